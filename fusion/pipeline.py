@@ -1,0 +1,66 @@
+"""HybridPipeline: the one entry point the service, batch scoring and notebooks share.
+
+Today it runs the ML capabilities (each the registry champion) over a batch; the input
+classifier, the RAG path, the combiner and the confidence scorer plug in here as they arrive.
+
+    pipeline = HybridPipeline.from_registry(["intent"])
+    pipeline.predict("intent", pd.DataFrame({"text": ["my card has not arrived"]}))
+"""
+
+from __future__ import annotations
+
+from typing import Self
+
+import mlflow.pyfunc
+import pandas as pd
+from mlflow.exceptions import MlflowException
+
+from fusion.schemas import LoadedModel
+from models.base import InputError
+from models.settings import HybridSettings, get_settings
+from training.registry import NoChampionError, connect_store, load_pyfunc
+
+
+class HybridPipeline:
+    def __init__(self, models: dict[str, mlflow.pyfunc.PyFuncModel], loaded: dict[str, LoadedModel]) -> None:
+        self.models = models
+        self.loaded = loaded
+
+    @classmethod
+    def from_registry(cls, capabilities: list[str], settings: HybridSettings | None = None) -> Self:
+        """Load the champion of each capability, pinned to the version the alias points at now."""
+        settings = settings or get_settings()
+        client = connect_store(settings)
+        alias = settings.mlflow.champion_alias
+        models, loaded = {}, {}
+        for name in capabilities:
+            try:
+                version = client.get_model_version_by_alias(name, alias)
+            except MlflowException as error:
+                raise NoChampionError(
+                    f"no {alias!r} model for {name!r} in {settings.tracking_uri}. "
+                    f"Train one first: `hybrid train {name}` (or `make demo`)."
+                ) from error
+            models[name] = load_pyfunc(f"models:/{name}/{version.version}")
+            loaded[name] = LoadedModel(
+                capability=name, registered_model=name, version=int(version.version), alias=alias, run_id=version.run_id
+            )
+        return cls(models, loaded)
+
+    def input_columns(self, capability: str) -> list[str]:
+        return self._model(capability).metadata.get_input_schema().input_names()
+
+    def predict(self, capability: str, batch: pd.DataFrame) -> pd.DataFrame:
+        """One capability's predictions for ``batch`` (same index)."""
+        model = self._model(capability)
+        return model.predict(batch[self.input_columns(capability)])
+
+    def run(self, batch: pd.DataFrame) -> pd.DataFrame:
+        """Every loaded capability over ``batch``; columns prefixed by capability name."""
+        parts = [self.predict(name, batch).add_prefix(f"{name}_") for name in self.models]
+        return pd.concat(parts, axis=1) if parts else pd.DataFrame(index=batch.index)
+
+    def _model(self, capability: str) -> mlflow.pyfunc.PyFuncModel:
+        if capability not in self.models:
+            raise InputError(f"capability {capability!r} is not loaded; loaded: {sorted(self.models)}")
+        return self.models[capability]

@@ -1,0 +1,29 @@
+"""Which capabilities exist, and how each is built from the settings.
+
+A capability's hyperparameters live in the settings section of the same name
+(``[intent]`` in hybrid.toml, ``HYBRID_INTENT__*`` in the environment).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from models.base import Capability, InputError
+from models.settings import HybridSettings
+
+CAPABILITIES: dict[str, str] = {
+    "intent": "models.intent:IntentClassifier",
+}
+
+
+def capability_class(name: str) -> type[Capability]:
+    if name not in CAPABILITIES:
+        raise InputError(f"unknown capability {name!r}; choose one of {sorted(CAPABILITIES)}")
+    module_name, _, qualname = CAPABILITIES[name].partition(":")
+    return getattr(importlib.import_module(module_name), qualname)
+
+
+def build_capability(name: str, settings: HybridSettings) -> Capability:
+    """A fresh, unfitted capability configured from the settings."""
+    params = getattr(settings, name).model_dump()
+    return capability_class(name)(**params, seed=settings.training.seed)

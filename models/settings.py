@@ -1,0 +1,106 @@
+"""One validated settings object for the whole service.
+
+Precedence, highest first: constructor arguments, ``HYBRID_*`` environment variables
+(nested with ``__``, e.g. ``HYBRID_INTENT__MODEL=lightgbm``), the TOML file
+(``hybrid.toml`` in the working directory, or the path in ``HYBRID_CONFIG``), then defaults.
+The standard ``MLFLOW_TRACKING_URI`` still wins over everything for the tracking store, so a team
+can point every tool at a shared tracking server the usual way.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class _Section(BaseModel):
+    # A typo in hybrid.toml should fail loudly, not be ignored.
+    model_config = ConfigDict(extra="forbid")
+
+
+class MlflowSettings(_Section):
+    tracking_uri: str = "sqlite:///mlruns/mlflow.db"
+    artifact_root: Path = Path("mlruns/artifacts")
+    experiment: str = "hybrid"
+    champion_alias: str = "champion"
+
+
+class DataSettings(_Section):
+    sample_dir: Path = Path("data/sample")
+    seed: int = 7
+
+
+class TrainingSettings(_Section):
+    test_size: float = Field(0.2, gt=0.0, lt=1.0)
+    seed: int = 42
+
+
+class IntentSettings(_Section):
+    """Hyperparameters of the intent classifier (see models/intent.py)."""
+
+    model: Literal["logreg", "lightgbm"] = "logreg"
+    C: float = Field(20.0, gt=0.0)
+    max_features: int = Field(200_000, gt=0)
+    char_ngrams: bool = True
+    n_estimators: int = Field(200, gt=0)
+    learning_rate: float = Field(0.1, gt=0.0)
+
+
+class ServeSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(3000, ge=1, le=65535)
+    max_batch_size: int = Field(256, gt=0)
+    max_latency_ms: int = Field(1000, gt=0)
+    max_texts_per_request: int = Field(1000, gt=0)
+    max_text_chars: int = Field(10_000, gt=0)
+
+
+class ScoreSettings(_Section):
+    chunk_size: int = Field(2000, gt=0)
+
+
+class HybridSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="HYBRID_",
+        env_nested_delimiter="__",
+        extra="forbid",
+    )
+
+    mlflow: MlflowSettings = MlflowSettings()
+    data: DataSettings = DataSettings()
+    training: TrainingSettings = TrainingSettings()
+    intent: IntentSettings = IntentSettings()
+    serve: ServeSettings = ServeSettings()
+    score: ScoreSettings = ScoreSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = Path(os.environ.get("HYBRID_CONFIG", "hybrid.toml"))
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+
+    @property
+    def tracking_uri(self) -> str:
+        return os.environ.get("MLFLOW_TRACKING_URI") or self.mlflow.tracking_uri
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> HybridSettings:
+    """The process-wide settings, read once."""
+    return HybridSettings()

@@ -1,0 +1,184 @@
+"""The `hybrid` command: generate data, train, evaluate, promote, serve, score, demo.
+
+Progress goes to stderr; commands meant for scripts end with one JSON object on stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from contextlib import redirect_stdout
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from models.base import InputError
+from models.catalog import CAPABILITIES
+from models.settings import get_settings
+
+app = typer.Typer(
+    help="Hybrid GenAI + classical-ML service: train models into MLflow, serve them with BentoML, score files.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+CapabilityArg = Annotated[str, typer.Argument(help=f"which capability: {', '.join(sorted(CAPABILITIES))}")]
+TextCol = Annotated[Optional[str], typer.Option("--text-col", help="column holding the input text (default: text)")]
+LabelCol = Annotated[Optional[str], typer.Option("--label-col", help="column holding the label (default: label)")]
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code=2)
+
+
+def _emit(payload: dict[str, Any]) -> None:
+    typer.echo(json.dumps(payload, default=str))
+
+
+@app.command()
+def data(
+    out: Annotated[Optional[Path], typer.Option(help="folder to write to (default: [data].sample_dir)")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="random seed (default: [data].seed)")] = None,
+) -> None:
+    """Generate the bundled sample data: support tickets, knowledge-base articles, daily series."""
+    from training.sample_data import write_sample_data
+
+    settings = get_settings()
+    paths = write_sample_data(out or settings.data.sample_dir, seed=settings.data.seed if seed is None else seed)
+    _emit({name: str(path) for name, path in paths.items()})
+
+
+@app.command()
+def train(
+    capability: CapabilityArg,
+    train: Annotated[Optional[Path], typer.Option("--train", help="training file (.csv .tsv .jsonl .parquet); default: bundled sample data")] = None,
+    test: Annotated[Optional[Path], typer.Option("--test", help="held-out test file; default: a stratified split of --train")] = None,
+    valid: Annotated[Optional[Path], typer.Option("--valid", help="validation file, for capabilities that tune on it")] = None,
+    text_col: TextCol = None,
+    label_col: LabelCol = None,
+    no_register: Annotated[bool, typer.Option("--no-register", help="log the run but do not register or promote")] = False,
+) -> None:
+    """Train a capability, log it to MLflow, register it, and promote it if it beats the champion.
+
+    The last line of output is one JSON object: run_id, model_uri, version, promoted, metrics.
+    Hyperparameters come from hybrid.toml / HYBRID_<CAPABILITY>__* (e.g. HYBRID_INTENT__MODEL=lightgbm).
+    """
+    from models.catalog import build_capability
+    from training.datasets import load_splits
+    from training.pipeline import train_capability
+
+    settings = get_settings()
+    try:
+        model = build_capability(capability, settings)
+        splits = load_splits(model, settings, train, test, valid, text_col, label_col)
+        # Libraries print to stdout; keep it for the one JSON line.
+        with redirect_stdout(sys.stderr):
+            result = train_capability(model, splits, settings, register=not no_register)
+    except InputError as error:
+        _fail(str(error))
+    _emit(result.summary())
+
+
+@app.command()
+def evaluate(
+    capability: CapabilityArg,
+    test: Annotated[Path, typer.Option("--test", help="labelled test file (.csv .tsv .jsonl .parquet)")],
+    model_uri: Annotated[Optional[str], typer.Option("--model-uri", help="default: models:/<capability>@champion")] = None,
+    text_col: TextCol = None,
+    label_col: LabelCol = None,
+) -> None:
+    """Evaluate a registered model on a labelled file; prints one JSON object of metrics."""
+    from models.catalog import capability_class
+    from training.datasets import load_frame
+    from training.registry import NoChampionError, champion_uri, connect_store, load_capability_from_uri
+
+    settings = get_settings()
+    try:
+        capability_class(capability)
+        connect_store(settings)
+        uri = model_uri or champion_uri(capability, settings)
+        model = load_capability_from_uri(uri)
+        frame = load_frame(model, test, text_col, label_col)
+        metrics = model.evaluate(frame)
+    except (InputError, NoChampionError) as error:
+        _fail(str(error))
+    _emit({"model_uri": uri, "test": str(test), "metrics": metrics})
+
+
+@app.command()
+def promote(
+    capability: CapabilityArg,
+    version: Annotated[int, typer.Argument(help="the registered version to make champion")],
+) -> None:
+    """Make a version the champion by hand (e.g. to roll back), bypassing the gate."""
+    from mlflow.exceptions import MlflowException
+
+    from training.registry import connect_store, promote as set_champion
+
+    settings = get_settings()
+    try:
+        set_champion(connect_store(settings), capability, version, settings)
+    except MlflowException as error:
+        _fail(f"cannot promote {capability} v{version}: {error.message}")
+    _emit({"capability": capability, "champion": version})
+
+
+@app.command()
+def serve(
+    host: Annotated[Optional[str], typer.Option(help="default: [serve].host")] = None,
+    port: Annotated[Optional[int], typer.Option(help="default: [serve].port")] = None,
+) -> None:
+    """Run the BentoML service in the foreground (POST /classify, /models; GET /readyz, /metrics, /docs)."""
+    from serving.server import serve_command
+    from training.registry import champion_version, connect_store
+
+    settings = get_settings()
+    if champion_version(connect_store(settings), "intent", settings.mlflow.champion_alias) is None:
+        _fail(f"no champion intent model in {settings.tracking_uri}: run `hybrid train intent` (or `make demo`) first")
+    command = serve_command(host or settings.serve.host, port or settings.serve.port)
+    typer.echo(f"starting: {' '.join(command)}", err=True)
+    os.execv(command[0], command)
+
+
+@app.command()
+def score(
+    input: Annotated[Path, typer.Option("--input", help="file to score (.csv .tsv .jsonl .parquet)")],
+    output: Annotated[Path, typer.Option("--output", help="where to write it; format from the extension")],
+    capabilities: Annotated[str, typer.Option("--capabilities", help="comma-separated capabilities to run")] = "intent",
+    text_col: Annotated[str, typer.Option("--text-col", help="column holding the text")] = "text",
+) -> None:
+    """Score a file in batch with the champion models; keeps every input column, adds predictions."""
+    from serving.batch import score_file
+    from training.registry import NoChampionError
+
+    settings = get_settings()
+    names = [c.strip() for c in capabilities.split(",") if c.strip()]
+    unknown = [c for c in names if c not in CAPABILITIES]
+    if not names or unknown:
+        _fail(f"--capabilities: unknown {unknown or names}; choose from {sorted(CAPABILITIES)}")
+    try:
+        report = score_file(input, output, names, settings, text_col=text_col)
+    except (InputError, NoChampionError) as error:
+        _fail(str(error))
+    _emit({"rows": report.rows, "output": str(report.output), "columns_added": report.columns_added, "models": report.models})
+
+
+@app.command()
+def demo(
+    keep_running: Annotated[bool, typer.Option("--keep-running", help="leave the server up after the sample request")] = False,
+) -> None:
+    """The whole path on sample data: generate, train, register, promote, serve, request, stop."""
+    from serving.demo import run_demo
+
+    try:
+        run_demo(get_settings(), keep_running=keep_running)
+    except (InputError, RuntimeError, TimeoutError) as error:
+        _fail(str(error))
+
+
+if __name__ == "__main__":
+    app()

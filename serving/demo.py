@@ -1,0 +1,56 @@
+"""`hybrid demo`: the whole path on the bundled sample data, narrated on the terminal."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import httpx
+
+from models.catalog import build_capability
+from models.settings import HybridSettings
+from serving.server import ServiceProcess, free_port, port_in_use
+from training.datasets import load_splits, sample_data_dir
+from training.pipeline import train_capability
+
+SAMPLE_REQUEST = {
+    "texts": [
+        "I was charged twice for the same order, please refund the extra payment",
+        "my new card still hasnt arrived and it's been two weeks",
+        "How do I reset my password? The login page keeps rejecting me.",
+    ]
+}
+
+
+def run_demo(settings: HybridSettings, keep_running: bool = False) -> None:
+    _say(f"[1/4] sample data in {sample_data_dir(settings)}")
+
+    _say("[2/4] training the intent classifier (MLflow store: %s)" % settings.tracking_uri)
+    model = build_capability("intent", settings)
+    result = train_capability(model, load_splits(model, settings), settings)
+    _say(json.dumps(result.summary()))
+
+    host, port = settings.serve.host, settings.serve.port
+    if port_in_use(host, port):
+        port = free_port(host)
+        _say(f"port {settings.serve.port} is busy; using {port}")
+    log_path = Path("mlruns/demo-server.log")
+    _say(f"[3/4] starting the BentoML service on http://{host}:{port} (log: {log_path})")
+    server = ServiceProcess(host, port, log_path=log_path).start()
+    try:
+        _say(f"[4/4] POST {server.url}/classify {json.dumps(SAMPLE_REQUEST)}")
+        response = httpx.post(f"{server.url}/classify", json=SAMPLE_REQUEST, timeout=30)
+        response.raise_for_status()
+        answer = [{"text": t, **p} for t, p in zip(SAMPLE_REQUEST["texts"], response.json())]
+        print(json.dumps(answer, indent=2))
+    finally:
+        if keep_running:
+            _say(f"server left running at {server.url} (pid {server.process.pid}); stop it with: kill {server.process.pid}")
+        else:
+            server.stop()
+            _say("server stopped. `make serve` runs it in the foreground.")
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)

@@ -1,0 +1,155 @@
+"""Loading training data: any table file, mapped onto a capability's canonical columns, then split.
+
+Files are read by extension (CSV, TSV, JSONL, Parquet). User column names are mapped onto the
+names capabilities use (``text``, ``label``), so a capability never needs to know a dataset's
+schema. With no file given, the bundled sample data is used (generated on first use).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from models.base import Capability, InputError
+from models.settings import HybridSettings
+
+READERS = {
+    ".csv": lambda p: pd.read_csv(p),
+    ".tsv": lambda p: pd.read_csv(p, sep="\t"),
+    ".jsonl": lambda p: pd.read_json(p, lines=True),
+    ".ndjson": lambda p: pd.read_json(p, lines=True),
+    ".parquet": lambda p: pd.read_parquet(p),
+}
+
+#: the bundled sample file and its column names, per capability
+SAMPLE_DATASETS: dict[str, dict[str, str]] = {
+    "intent": {"file": "tickets.jsonl", "text": "text", "label": "intent"},
+}
+
+
+def read_table(path: Path | str) -> pd.DataFrame:
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"file not found: {path}")
+    reader = READERS.get(path.suffix.lower())
+    if reader is None:
+        raise InputError(f"cannot read {path}: unsupported extension {path.suffix!r}; use one of {sorted(READERS)}")
+    try:
+        return reader(path)
+    except ValueError as error:  # pandas' parse errors are ValueErrors
+        raise InputError(f"cannot parse {path} as {path.suffix}: {error}") from error
+
+
+def write_table(frame: pd.DataFrame, path: Path | str) -> None:
+    path = Path(path)
+    suffix = path.suffix.lower()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".csv":
+        frame.to_csv(path, index=False)
+    elif suffix == ".tsv":
+        frame.to_csv(path, sep="\t", index=False)
+    elif suffix in (".jsonl", ".ndjson"):
+        frame.to_json(path, orient="records", lines=True, force_ascii=False)
+    elif suffix == ".parquet":
+        frame.to_parquet(path, index=False)
+    else:
+        raise InputError(f"cannot write {path}: unsupported extension {suffix!r}; use one of {sorted(READERS)}")
+
+
+@dataclass
+class DatasetSplits:
+    train: pd.DataFrame
+    test: pd.DataFrame
+    valid: pd.DataFrame | None = None
+    #: where each split came from and how big it is, logged as run parameters
+    description: dict[str, str] = field(default_factory=dict)
+
+
+def sample_data_dir(settings: HybridSettings) -> Path:
+    """The bundled sample data folder, generated on first use."""
+    from training.sample_data import write_sample_data
+
+    folder = settings.data.sample_dir
+    if not (folder / "tickets.jsonl").exists():
+        write_sample_data(folder, seed=settings.data.seed)
+    return folder
+
+
+def load_frame(
+    capability: Capability,
+    path: Path | str,
+    text_col: str | None = None,
+    label_col: str | None = None,
+    require_label: bool = True,
+) -> pd.DataFrame:
+    """Read one file and rename its columns onto the capability's canonical ones."""
+    frame = read_table(path)
+    text, label = capability.input_columns[0], capability.target_column
+    source = {text: text_col or text, label: label_col or label}
+    needed = list(capability.input_columns) + ([label] if require_label else [])
+    missing = [source.get(c, c) for c in needed if source.get(c, c) not in frame.columns]
+    if missing:
+        raise InputError(
+            f"{path}: column(s) {missing} not found; it has {list(frame.columns)}. "
+            "Name the right ones with --text-col and --label-col."
+        )
+    renames = {source[c]: c for c in needed if source.get(c, c) != c}
+    # A column already called "label" that is not the chosen one must not shadow it.
+    frame = frame.drop(columns=[c for c in renames.values() if c in frame.columns]).rename(columns=renames)
+    before = len(frame)
+    frame = frame.dropna(subset=needed)
+    if frame.empty:
+        raise InputError(f"{path}: no usable rows ({before} rows, all missing {needed})")
+    return frame.reset_index(drop=True)
+
+
+def load_splits(
+    capability: Capability,
+    settings: HybridSettings,
+    train: Path | None = None,
+    test: Path | None = None,
+    valid: Path | None = None,
+    text_col: str | None = None,
+    label_col: str | None = None,
+) -> DatasetSplits:
+    """Train/test(/valid) frames for ``capability``: from files, or from the bundled sample data."""
+    if train is None:
+        if capability.name not in SAMPLE_DATASETS:
+            raise InputError(f"no bundled sample data for {capability.name!r}: pass --train PATH")
+        sample = SAMPLE_DATASETS[capability.name]
+        train = sample_data_dir(settings) / sample["file"]
+        text_col, label_col = text_col or sample["text"], label_col or sample["label"]
+    read = lambda path: load_frame(capability, path, text_col, label_col)  # noqa: E731
+    train_frame = read(train)
+    test_frame = read(test) if test else None
+    valid_frame = read(valid) if valid else None
+    description = {"train_path": str(train), "test_path": str(test) if test else f"held out {settings.training.test_size:.0%} of train"}
+    if test_frame is None:
+        train_frame, test_frame = _holdout(train_frame, capability.target_column, settings)
+    description |= {
+        "train_rows": str(len(train_frame)),
+        "test_rows": str(len(test_frame)),
+        "train_sha256": _fingerprint(train_frame),
+        "test_sha256": _fingerprint(test_frame),
+    }
+    if valid_frame is not None:
+        description |= {"valid_path": str(valid), "valid_rows": str(len(valid_frame))}
+    return DatasetSplits(train=train_frame, test=test_frame, valid=valid_frame, description=description)
+
+
+def _holdout(frame: pd.DataFrame, label: str, settings: HybridSettings) -> tuple[pd.DataFrame, pd.DataFrame]:
+    counts = frame[label].value_counts()
+    # Stratify when every class can appear on both sides; otherwise a plain shuffle split.
+    stratify = frame[label] if counts.min() >= 2 else None
+    train, test = train_test_split(
+        frame, test_size=settings.training.test_size, random_state=settings.training.seed, stratify=stratify
+    )
+    return train.reset_index(drop=True), test.reset_index(drop=True)
+
+
+def _fingerprint(frame: pd.DataFrame) -> str:
+    return hashlib.sha256(pd.util.hash_pandas_object(frame.astype(str), index=False).values.tobytes()).hexdigest()[:16]

@@ -1,0 +1,133 @@
+"""The MLflow store, the model registry, and the champion/challenger gate.
+
+The gate is fair by construction: the current champion is re-evaluated on the *same* held-out
+test set as the challenger, and the challenger is promoted only if it scores strictly higher on
+the capability's primary metric. Comparing numbers logged on different test sets would not be.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import mlflow.pyfunc
+import pandas as pd
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from models.base import Capability
+from models.settings import HybridSettings
+
+log = logging.getLogger(__name__)
+
+
+class NoChampionError(LookupError):
+    """No model version carries the champion alias yet."""
+
+
+def connect_store(settings: HybridSettings) -> MlflowClient:
+    """Point MLflow (tracking and registry) at the configured store."""
+    uri = settings.tracking_uri
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def configure_mlflow(settings: HybridSettings) -> MlflowClient:
+    """Connect to the store and make sure the training experiment exists."""
+    client = connect_store(settings)
+    name, uri = settings.mlflow.experiment, settings.tracking_uri
+    if mlflow.get_experiment_by_name(name) is None:
+        # A remote tracking server decides where artifacts go; a local store keeps them in mlruns/.
+        local = not uri.startswith(("http://", "https://", "databricks"))
+        location = settings.mlflow.artifact_root.resolve().as_uri() if local else None
+        mlflow.create_experiment(name, artifact_location=location)
+    mlflow.set_experiment(name)
+    return client
+
+
+def champion_uri(name: str, settings: HybridSettings) -> str:
+    return f"models:/{name}@{settings.mlflow.champion_alias}"
+
+
+def champion_version(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
+    try:
+        return client.get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return None
+
+
+def load_pyfunc(uri: str) -> mlflow.pyfunc.PyFuncModel:
+    """Load a registry model, saying what to do when there is none yet."""
+    try:
+        return mlflow.pyfunc.load_model(uri)
+    except MlflowException as error:
+        name = uri.removeprefix("models:/").split("@")[0].split("/")[0]
+        raise NoChampionError(
+            f"cannot load {uri}: {error.message}. Train and promote one first: `hybrid train {name}`."
+        ) from error
+
+
+def load_capability_from_uri(uri: str) -> Capability:
+    return load_pyfunc(uri).unwrap_python_model().capability
+
+
+@dataclass(frozen=True)
+class PromotionDecision:
+    promoted: bool
+    reason: str
+    champion_version: int | None = None
+    champion_score: float | None = None
+
+
+def promote_if_better(
+    client: MlflowClient,
+    capability: Capability,
+    version: int,
+    challenger_score: float,
+    test: pd.DataFrame,
+    settings: HybridSettings,
+) -> PromotionDecision:
+    """Move the champion alias to ``version`` only if it beats the current champion on ``test``."""
+    name, alias, metric = capability.name, settings.mlflow.champion_alias, capability.primary_metric
+    current = champion_version(client, name, alias)
+    if current is None:
+        decision = PromotionDecision(True, f"first champion of {name!r}")
+    else:
+        try:
+            champion_score = load_capability_from_uri(f"models:/{name}/{current.version}").evaluate(test)[metric]
+        except Exception as error:  # an old champion that cannot score this data must not block the report
+            log.warning("champion v%s could not be evaluated on this test set: %s", current.version, error)
+            decision = PromotionDecision(
+                False,
+                f"kept champion v{current.version}: it could not be evaluated on this test set ({error}); "
+                f"promote by hand with `hybrid promote {name} {version}` if intended",
+                int(current.version),
+            )
+        else:
+            better = challenger_score > champion_score
+            verdict = "promoted to champion" if better else f"stays a challenger; champion is still v{current.version}"
+            decision = PromotionDecision(
+                better,
+                f"{verdict}: {metric} {challenger_score:.4f} vs champion v{current.version} {champion_score:.4f} "
+                "on the same test set",
+                int(current.version),
+                float(champion_score),
+            )
+    if decision.promoted:
+        client.set_registered_model_alias(name, alias, str(version))
+    client.set_model_version_tag(name, str(version), "role", alias if decision.promoted else "challenger")
+    client.set_model_version_tag(name, str(version), "gate", decision.reason)
+    return decision
+
+
+def promote(client: MlflowClient, name: str, version: int, settings: HybridSettings) -> None:
+    """Make ``version`` the champion unconditionally (a human decision, e.g. a rollback)."""
+    client.get_model_version(name, str(version))  # fails clearly if it does not exist
+    client.set_registered_model_alias(name, settings.mlflow.champion_alias, str(version))
+    client.set_model_version_tag(name, str(version), "role", settings.mlflow.champion_alias)
