@@ -9,6 +9,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export BENTOML_DO_NOT_TRACK := true
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
+export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 
 .PHONY: install demo serve test bench data clean help
 .DEFAULT_GOAL := help

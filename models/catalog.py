@@ -25,5 +25,5 @@ def capability_class(name: str) -> type[Capability]:
 
 def build_capability(name: str, settings: HybridSettings) -> Capability:
     """A fresh, unfitted capability configured from the settings."""
-    params = getattr(settings, name).model_dump()
-    return capability_class(name)(**params, seed=settings.training.seed)
+    cls = capability_class(name)
+    return cls(**getattr(settings, name).model_dump(), seed=settings.training.seed)

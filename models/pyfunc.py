@@ -26,7 +26,7 @@ class CapabilityModel(mlflow.pyfunc.PythonModel):
     def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
         self.capability = load_capability(Path(context.artifacts[ARTIFACT_KEY]))
 
-    def predict(self, context, model_input, params=None) -> pd.DataFrame:  # noqa: ANN001 (MLflow's signature)
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:  # noqa: ANN001
         if not isinstance(model_input, pd.DataFrame):
             model_input = pd.DataFrame(model_input)
         return self.capability.predict(model_input)

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 
 SERVICE = "serving.service:HybridService"
+STARTUP_FAILED = "Application startup failed"
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -69,9 +70,10 @@ class ServiceProcess:
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.ready_timeout
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
+            # BentoML's supervisor outlives a worker that failed to start, so read the log as well.
+            if self.process.poll() is not None or STARTUP_FAILED in self.log_tail(200):
                 self.stop()
-                raise RuntimeError(f"the server exited with code {self.process.returncode}:\n{self.log_tail()}")
+                raise RuntimeError(f"the server failed to start:\n{self.log_tail()}")
             try:
                 if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
                     return

@@ -13,6 +13,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import version as installed_version
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +22,16 @@ import mlflow.pyfunc
 from mlflow.models import infer_signature
 
 from models.base import Capability, save_capability
-from models.pyfunc import ARTIFACT_KEY, CapabilityModel
+from models.pyfunc import ARTIFACT_KEY
 from models.settings import HybridSettings
 from training.datasets import DatasetSplits
 from training.registry import configure_mlflow, promote_if_better
 
 # What a model needs at load time, recorded with it. Passed explicitly: MLflow's inference would
 # import torch through skops and record a CUDA build of it.
+# Importing it would register a model as a side effect; MLflow only needs its path.
+PYFUNC_ENTRY = find_spec("models.pyfunc_entry").origin
+
 RUNTIME_PACKAGES = ("mlflow", "pandas", "numpy", "scikit-learn", "lightgbm", "joblib", "cloudpickle", "pydantic")
 
 
@@ -103,7 +107,7 @@ def _log_model(capability: Capability, splits: DatasetSplits, register: bool):
         folder = save_capability(capability, Path(tmp) / capability.name)
         return mlflow.pyfunc.log_model(
             name="model",
-            python_model=CapabilityModel(),
+            python_model=PYFUNC_ENTRY,  # models from code: no pickle
             artifacts={ARTIFACT_KEY: str(folder)},
             signature=signature,
             input_example=example,

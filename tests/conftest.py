@@ -1,0 +1,115 @@
+"""Shared fixtures: one throwaway MLflow store and one trained intent champion per test session.
+
+The store is a real sqlite MLflow store in a temporary folder, configured through the same
+environment variables a user would set, so the suite never touches the project's own mlruns/.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from models.settings import HybridSettings, get_settings
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+os.environ.update(
+    MLFLOW_DISABLE_TELEMETRY="true",
+    BENTOML_DO_NOT_TRACK="true",
+    HF_HUB_OFFLINE="1",
+    TRANSFORMERS_OFFLINE="1",
+    MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR="false",
+)
+
+
+def store_env(folder: Path) -> dict[str, str]:
+    """The environment that points every tool (CLI, server, notebook kernel) at a store in ``folder``."""
+    return {
+        "MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow.db'}",
+        "HYBRID_MLFLOW__ARTIFACT_ROOT": str(folder / "artifacts"),
+        "HYBRID_DATA__SAMPLE_DIR": str(folder / "sample"),
+        "BENTOML_HOME": str(folder / "bentoml"),
+    }
+
+
+class StoreSwitch:
+    """Points this process at another store for a while, restoring the previous one after."""
+
+    def __init__(self, folder: Path) -> None:
+        self.env = store_env(folder)
+
+    def __enter__(self) -> HybridSettings:
+        self._saved = {k: os.environ.get(k) for k in self.env}
+        os.environ.update(self.env)
+        get_settings.cache_clear()
+        return get_settings()
+
+    def __exit__(self, *exc: object) -> None:
+        for key, value in self._saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def session_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    folder = tmp_path_factory.mktemp("store")
+    with StoreSwitch(folder):
+        yield folder
+
+
+@pytest.fixture(scope="session")
+def settings(session_store: Path) -> HybridSettings:
+    return get_settings()
+
+
+@pytest.fixture(scope="session")
+def tickets(settings: HybridSettings) -> pd.DataFrame:
+    """The bundled sample tickets, generated into the session store's sample folder."""
+    from training.datasets import sample_data_dir
+
+    return pd.read_json(sample_data_dir(settings) / "tickets.jsonl", lines=True)
+
+
+@pytest.fixture(scope="session")
+def intent_frames(tickets: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Train/test frames in the capability's canonical columns (text, label)."""
+    frame = tickets.rename(columns={"intent": "label"})[["text", "label"]]
+    return frame.iloc[:1800].reset_index(drop=True), frame.iloc[1800:].reset_index(drop=True)
+
+
+@pytest.fixture(scope="session")
+def fitted_intent(intent_frames):
+    """An intent classifier fitted in memory (no MLflow)."""
+    from models.intent import IntentClassifier
+
+    train, _ = intent_frames
+    return IntentClassifier().fit(train)
+
+
+@pytest.fixture(scope="session")
+def champion(settings: HybridSettings):
+    """The intent model trained by the real pipeline into the session store, promoted to champion."""
+    from models.catalog import build_capability
+    from training.datasets import load_splits
+    from training.pipeline import train_capability
+
+    model = build_capability("intent", settings)
+    result = train_capability(model, load_splits(model, settings), settings)
+    assert result.promoted, result.decision
+    return result
+
+
+def requires_shared(name: str) -> Path:
+    """The path of a public dataset under ../shared/data, or skip when a fresh clone has none."""
+    path = SHARED_DATA / name
+    if not path.exists():
+        pytest.skip(f"public dataset {path} is not available (a fresh clone has no ../shared)")
+    return path

@@ -1,0 +1,96 @@
+"""The BentoML service, started for real with `bentoml serve` on a free port and called over HTTP."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from serving.server import ServiceProcess, free_port
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def server(champion, tmp_path_factory: pytest.TempPathFactory):
+    log_path = tmp_path_factory.mktemp("server") / "server.log"
+    with ServiceProcess(port=free_port(), log_path=log_path) as running:
+        yield running
+
+
+def post(server: ServiceProcess, route: str, body, **kwargs) -> httpx.Response:
+    if isinstance(body, (bytes, str)):
+        return httpx.post(f"{server.url}{route}", content=body, headers={"content-type": "application/json"}, timeout=30)
+    return httpx.post(f"{server.url}{route}", json=body, timeout=30, **kwargs)
+
+
+def test_classify_returns_one_prediction_per_text(server, tickets) -> None:
+    texts = ["my card never arrived", "I want my money back for order #A1B-22222", "reset my password please"]
+    response = post(server, "/classify", {"texts": texts})
+    assert response.status_code == 200
+    predictions = response.json()
+    assert len(predictions) == len(texts)
+    assert {p["label"] for p in predictions} <= set(tickets["intent"])
+    assert predictions[2]["label"] == "password_reset"
+    assert all(0.0 < p["confidence"] <= 1.0 for p in predictions)
+
+
+def test_concurrent_requests_are_batched_but_answered_separately(server) -> None:
+    requests = [[f"please reset my password {i}"] * (1 + i % 3) for i in range(24)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        responses = list(pool.map(lambda texts: post(server, "/classify", {"texts": texts}), requests))
+    assert all(r.status_code == 200 for r in responses)
+    assert [len(r.json()) for r in responses] == [len(t) for t in requests]
+
+
+def test_models_reports_the_champion_version(server, champion) -> None:
+    loaded = post(server, "/models", {}).json()
+    assert loaded == [
+        {"capability": "intent", "registered_model": "intent", "version": champion.version, "alias": "champion", "run_id": champion.run_id}
+    ]
+
+
+@pytest.mark.parametrize(
+    "body, field, message",
+    [
+        ({"texts": []}, "texts", "at least 1 item"),
+        ({"texts": "my card"}, "texts", "valid array"),
+        ({"texts": [1, 2]}, "texts", "valid string"),
+        ({"texts": ["   "]}, "texts", "at least 1 character"),
+        ({}, "texts", "Field required"),
+        ({"text": ["hello"]}, "texts", "Field required"),
+        ({"texts": ["x"] * 1001}, "texts", "at most 1000"),
+        ('{"texts": ["unterminated', None, "Invalid JSON"),
+    ],
+)
+def test_bad_input_is_a_4xx_naming_the_field(server, body, field: str | None, message: str) -> None:
+    response = post(server, "/classify", body)
+    assert 400 <= response.status_code < 500
+    payload = response.json()
+    assert message in str(payload)
+    if field:
+        assert any(field in detail["loc"] for detail in payload["detail"])
+
+
+def test_server_still_healthy_after_bad_input(server) -> None:
+    post(server, "/classify", {"texts": []})
+    assert httpx.get(f"{server.url}/readyz", timeout=5).status_code == 200
+    assert post(server, "/classify", {"texts": ["where is my order"]}).status_code == 200
+
+
+def test_operational_endpoints(server) -> None:
+    assert httpx.get(f"{server.url}/livez", timeout=5).status_code == 200
+    metrics = httpx.get(f"{server.url}/metrics", timeout=5).text
+    assert "bentoml_service_request" in metrics
+    spec = httpx.get(f"{server.url}/docs.json", timeout=5).json()
+    assert "/classify" in spec["paths"]
+
+
+def test_server_without_a_champion_fails_with_a_hint(tmp_path: Path) -> None:
+    from conftest import store_env
+
+    env = store_env(tmp_path / "empty-store")
+    with pytest.raises(RuntimeError, match="hybrid train intent"):
+        ServiceProcess(port=free_port(), log_path=tmp_path / "server.log", env=env, ready_timeout=120).start()
