@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -84,20 +85,19 @@ def load_frame(
     path: Path | str,
     text_col: str | None = None,
     label_col: str | None = None,
-    require_label: bool = True,
 ) -> pd.DataFrame:
     """Read one file and rename its columns onto the capability's canonical ones."""
     frame = read_table(path)
     text, label = capability.input_columns[0], capability.target_column
     source = {text: text_col or text, label: label_col or label}
-    needed = list(capability.input_columns) + ([label] if require_label else [])
-    missing = [source.get(c, c) for c in needed if source.get(c, c) not in frame.columns]
+    needed = [text, label]
+    missing = [source[c] for c in needed if source[c] not in frame.columns]
     if missing:
         raise InputError(
             f"{path}: column(s) {missing} not found; it has {list(frame.columns)}. "
             "Name the right ones with --text-col and --label-col."
         )
-    renames = {source[c]: c for c in needed if source.get(c, c) != c}
+    renames = {source[c]: c for c in needed if source[c] != c}
     # A column already called "label" that is not the chosen one must not shadow it.
     frame = frame.drop(columns=[c for c in renames.values() if c in frame.columns]).rename(columns=renames)
     before = len(frame)
@@ -123,7 +123,7 @@ def load_splits(
         sample = SAMPLE_DATASETS[capability.name]
         train = sample_data_dir(settings) / sample["file"]
         text_col, label_col = text_col or sample["text"], label_col or sample["label"]
-    read = lambda path: load_frame(capability, path, text_col, label_col)  # noqa: E731
+    read = partial(load_frame, capability, text_col=text_col, label_col=label_col)
     train_frame = read(train)
     test_frame = read(test) if test else None
     valid_frame = read(valid) if valid else None
