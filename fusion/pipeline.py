@@ -13,12 +13,11 @@ from typing import Self
 
 import mlflow.pyfunc
 import pandas as pd
-from mlflow.exceptions import MlflowException
 
 from fusion.schemas import LoadedModel
 from models.base import InputError
 from models.settings import HybridSettings, get_settings
-from training.registry import NoChampionError, connect_store, load_pyfunc
+from training.registry import NoChampionError, champion_version, connect_store, load_pyfunc
 
 
 class HybridPipeline:
@@ -34,17 +33,14 @@ class HybridPipeline:
         alias = settings.mlflow.champion_alias
         models, loaded = {}, {}
         for name in capabilities:
-            try:
-                version = client.get_model_version_by_alias(name, alias)
-            except MlflowException as error:
+            version = champion_version(client, name, alias)
+            if version is None:
                 raise NoChampionError(
                     f"no {alias!r} model for {name!r} in {settings.tracking_uri}. "
                     f"Train one first: `hybrid train {name}` (or `make demo`)."
-                ) from error
+                )
             models[name] = load_pyfunc(f"models:/{name}/{version.version}")
-            loaded[name] = LoadedModel(
-                capability=name, registered_model=name, version=int(version.version), alias=alias, run_id=version.run_id
-            )
+            loaded[name] = LoadedModel(capability=name, version=int(version.version), alias=alias, run_id=version.run_id)
         return cls(models, loaded)
 
     def input_columns(self, capability: str) -> list[str]:

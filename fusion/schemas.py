@@ -12,7 +12,6 @@ class IntentPrediction(BaseModel):
 
 class LoadedModel(BaseModel):
     capability: str
-    registered_model: str
     version: int
     alias: str
     run_id: str

@@ -98,7 +98,7 @@ def evaluate(
 
     settings = get_settings()
     try:
-        capability_class(capability)
+        capability_class(capability)  # an unknown name fails here, listing the known ones
         connect_store(settings)
         uri = model_uri or champion_uri(capability, settings)
         model = load_capability_from_uri(uri)

@@ -48,7 +48,7 @@ def test_concurrent_requests_are_batched_but_answered_separately(server) -> None
 def test_models_reports_the_champion_version(server, champion) -> None:
     loaded = post(server, "/models", {}).json()
     assert loaded == [
-        {"capability": "intent", "registered_model": "intent", "version": champion.version, "alias": "champion", "run_id": champion.run_id}
+        {"capability": "intent", "version": champion.version, "alias": "champion", "run_id": champion.run_id}
     ]
 
 
