@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from sklearn.metrics import confusion_matrix
@@ -21,5 +22,28 @@ def confusion_matrix_figure(truth: pd.Series, predicted: pd.Series) -> Figure:
     ax.set_ylabel("true")
     ax.set_title(f"Confusion matrix (row-normalised, {len(truth)} examples)")
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    fig.tight_layout()
+    return fig
+
+
+def reliability_figure(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> Figure:
+    """Calibration curve (accuracy against confidence per bin) beside a confidence histogram."""
+    from models.metrics import expected_calibration_error
+
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
+    curve = pd.DataFrame({"bin": which, "confidence": confidence, "correct": correct.astype(float)}).groupby("bin").mean()
+    fig = Figure(figsize=(11, 4))
+    left, right = fig.subplots(1, 2)
+    left.plot([0, 1], [0, 1], "--", color="grey", label="perfectly calibrated")
+    left.plot(curve["confidence"], curve["correct"], "o-", label="model")
+    left.set_xlabel("confidence")
+    left.set_ylabel("accuracy")
+    left.set_title(f"Reliability (ECE {expected_calibration_error(confidence, correct):.3f})")
+    left.legend()
+    right.hist([confidence[correct], confidence[~correct]], bins=20, range=(0, 1), stacked=True, label=["correct", "wrong"])
+    right.set_xlabel("confidence")
+    right.set_title("Confidence of right and wrong answers")
+    right.legend()
     fig.tight_layout()
     return fig

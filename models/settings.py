@@ -46,14 +46,18 @@ class TrainingSettings(_Section):
 
 
 class IntentSettings(_Section):
-    """Hyperparameters of the intent classifier (see models/intent.py)."""
+    """Hyperparameters of the intent classifier (see models/text_classifier.py)."""
 
-    model: Literal["logreg", "lightgbm"] = "logreg"
+    model: Literal["logreg", "lightgbm", "embedding", "ensemble"] = "ensemble"
     C: float = Field(20.0, gt=0.0)
+    embedding_C: float = Field(10.0, gt=0.0)
     max_features: int = Field(200_000, gt=0)
     char_ngrams: bool = True
     n_estimators: int = Field(200, gt=0)
     learning_rate: float = Field(0.1, gt=0.0)
+    valid_size: float = Field(0.1, gt=0.0, lt=1.0)
+    max_in_scope_rejection: float = Field(0.02, ge=0.0, lt=1.0)
+    embedding_model: str | None = None
 
 
 class ServeSettings(_Section):

