@@ -15,7 +15,6 @@ import mlflow.pyfunc
 import pandas as pd
 
 from fusion.schemas import LoadedModel
-from models.base import InputError
 from models.settings import HybridSettings, get_settings
 from training.registry import NoChampionError, champion_version, connect_store, load_pyfunc
 
@@ -26,14 +25,21 @@ class HybridPipeline:
         self.loaded = loaded
 
     @classmethod
-    def from_registry(cls, capabilities: list[str], settings: HybridSettings | None = None) -> Self:
-        """Load the champion of each capability, pinned to the version the alias points at now."""
+    def from_registry(
+        cls, capabilities: list[str], settings: HybridSettings | None = None, skip_missing: bool = False
+    ) -> Self:
+        """Load the champion of each capability, pinned to the version the alias points at now.
+
+        With ``skip_missing``, capabilities without a champion are left out instead of failing.
+        """
         settings = settings or get_settings()
         client = connect_store(settings)
         alias = settings.mlflow.champion_alias
         models, loaded = {}, {}
         for name in capabilities:
             version = champion_version(client, name, alias)
+            if version is None and skip_missing:
+                continue
             if version is None:
                 raise NoChampionError(
                     f"no {alias!r} model for {name!r} in {settings.tracking_uri}. "
@@ -58,5 +64,8 @@ class HybridPipeline:
 
     def _model(self, capability: str) -> mlflow.pyfunc.PyFuncModel:
         if capability not in self.models:
-            raise InputError(f"capability {capability!r} is not loaded; loaded: {sorted(self.models)}")
+            raise NoChampionError(
+                f"no {capability!r} model is loaded (loaded: {sorted(self.models)}): "
+                f"run `hybrid train {capability}`, then restart the service"
+            )
         return self.models[capability]

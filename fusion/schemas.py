@@ -6,8 +6,13 @@ from pydantic import BaseModel, Field
 
 
 class IntentPrediction(BaseModel):
-    label: str = Field(description="the predicted intent")
-    confidence: float = Field(ge=0.0, le=1.0, description="the model's probability for that intent")
+    label: str = Field(description="the predicted intent, or out_of_scope when the model is not confident")
+    confidence: float = Field(ge=0.0, le=1.0, description="the calibrated probability of the best intent")
+
+
+class SentimentPrediction(BaseModel):
+    label: str = Field(description="the predicted sentiment, from the label set the model was trained on")
+    confidence: float = Field(ge=0.0, le=1.0, description="the calibrated probability of that sentiment")
 
 
 class LoadedModel(BaseModel):

@@ -6,6 +6,8 @@ Members (chosen by ``model``):
 - ``lightgbm``  the same TF-IDF features, gradient-boosted trees
 - ``embedding`` frozen all-MiniLM-L6-v2 sentence embeddings, logistic regression: knows synonyms
 - ``ensemble``  ``logreg`` + ``embedding``, their log-probabilities mixed with a weight
+- ``finetune``  all-MiniLM-L6-v2 fine-tuned end to end (models/finetune.py): slowest, strongest on
+                nuance such as sentiment
 
 Everything that is tuned rather than learned (the mixing weight, the softmax temperature, the
 abstention threshold) is chosen on validation data: ``valid`` when given, otherwise a stratified
@@ -38,12 +40,13 @@ from models.metrics import expected_calibration_error
 from models.plots import confusion_matrix_figure, reliability_figure
 
 OUT_OF_SCOPE = "out_of_scope"
-ModelKind = Literal["logreg", "lightgbm", "embedding", "ensemble"]
+ModelKind = Literal["logreg", "lightgbm", "embedding", "ensemble", "finetune"]
 MEMBERS: dict[str, tuple[str, ...]] = {
     "logreg": ("tfidf",),
     "lightgbm": ("tfidf",),
     "embedding": ("embedding",),
     "ensemble": ("tfidf", "embedding"),
+    "finetune": ("finetune",),
 }
 _WEIGHT_GRID = np.round(np.linspace(0.0, 1.0, 11), 2)
 
@@ -66,6 +69,10 @@ class TextClassifier:
         valid_size: float = 0.1,
         max_in_scope_rejection: float = 0.0,
         embedding_model: str | None = None,
+        finetune_epochs: int = 2,
+        finetune_batch_size: int = 32,
+        finetune_learning_rate: float = 5e-5,
+        finetune_max_length: int = 64,
         seed: int = 42,
     ) -> None:
         self.model = model
@@ -78,12 +85,17 @@ class TextClassifier:
         self.valid_size = valid_size
         self.max_in_scope_rejection = max_in_scope_rejection
         self.embedding_model = embedding_model
+        self.finetune_epochs = finetune_epochs
+        self.finetune_batch_size = finetune_batch_size
+        self.finetune_learning_rate = finetune_learning_rate
+        self.finetune_max_length = finetune_max_length
         self.seed = seed
 
     def get_params(self) -> dict[str, Any]:
         return {key: getattr(self, key) for key in (
             "model", "C", "embedding_C", "max_features", "char_ngrams", "n_estimators", "learning_rate",
-            "valid_size", "max_in_scope_rejection", "embedding_model", "seed",
+            "valid_size", "max_in_scope_rejection", "embedding_model", "finetune_epochs", "finetune_batch_size",
+            "finetune_learning_rate", "finetune_max_length", "seed",
         )}
 
     # ---- training -------------------------------------------------------------------------
@@ -97,8 +109,9 @@ class TextClassifier:
                 f"{self.name}.fit: column {self.target_column!r} has {labels.nunique()} distinct label(s); "
                 "a classifier needs at least 2"
             )
-        refit = valid is None
-        if refit:
+        # Refitting after tuning is cheap for the linear members; fine-tuning twice is not.
+        refit = valid is None and "finetune" not in MEMBERS[self.model]
+        if valid is None:
             counts = labels.value_counts()
             train, valid = train_test_split(
                 train, test_size=self.valid_size, random_state=self.seed,
@@ -125,6 +138,13 @@ class TextClassifier:
             self.members_["tfidf"] = Pipeline([("features", self._tfidf()), ("classifier", self._tfidf_classifier())]).fit(texts, y)
         if "embedding" in MEMBERS[self.model]:
             self.members_["embedding"] = LogisticRegression(C=self.embedding_C, max_iter=3000, random_state=self.seed).fit(embeddings, y)
+        if "finetune" in MEMBERS[self.model]:
+            from models.finetune import FineTunedEncoder
+
+            self.members_["finetune"] = FineTunedEncoder(
+                model_path=self.embedding_model, epochs=self.finetune_epochs, batch_size=self.finetune_batch_size,
+                learning_rate=self.finetune_learning_rate, max_length=self.finetune_max_length, seed=self.seed,
+            ).fit(texts, y)
         # scikit-learn sorts classes, so every member shares this order
         self.classes_ = [str(c) for c in next(iter(self.members_.values())).classes_]
 
@@ -178,6 +198,8 @@ class TextClassifier:
             scores["tfidf"] = np.log(np.clip(self.members_["tfidf"].predict_proba(texts), 1e-12, None))
         if "embedding" in self.members_:
             scores["embedding"] = np.log(np.clip(self.members_["embedding"].predict_proba(embeddings), 1e-12, None))
+        if "finetune" in self.members_:
+            scores["finetune"] = np.log(np.clip(self.members_["finetune"].predict_proba(texts), 1e-12, None))
         return scores
 
     @staticmethod

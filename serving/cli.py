@@ -132,13 +132,17 @@ def serve(
     host: Annotated[Optional[str], typer.Option(help="default: [serve].host")] = None,
     port: Annotated[Optional[int], typer.Option(help="default: [serve].port")] = None,
 ) -> None:
-    """Run the BentoML service in the foreground (POST /classify, /models; GET /readyz, /metrics, /docs)."""
+    """Run the BentoML service in the foreground (POST /classify, /sentiment, /models; GET /readyz, /metrics).
+
+    Every capability with a champion is served; an endpoint whose model is missing answers 503.
+    """
     from serving.server import serve_command
     from training.registry import champion_version, connect_store
 
     settings = get_settings()
-    if champion_version(connect_store(settings), "intent", settings.mlflow.champion_alias) is None:
-        _fail(f"no champion intent model in {settings.tracking_uri}: run `hybrid train intent` (or `make demo`) first")
+    client = connect_store(settings)
+    if all(champion_version(client, name, settings.mlflow.champion_alias) is None for name in CAPABILITIES):
+        _fail(f"no champion model in {settings.tracking_uri}: run `hybrid train intent` (or `make demo`) first")
     command = serve_command(host or settings.serve.host, port or settings.serve.port)
     typer.echo(f"starting: {' '.join(command)}", err=True)
     os.execv(command[0], command)

@@ -11,12 +11,15 @@ from __future__ import annotations
 from typing import Annotated
 
 import bentoml
+import bentoml.exceptions
 import pandas as pd
 from pydantic import Field, StringConstraints
 
 from fusion.pipeline import HybridPipeline
-from fusion.schemas import IntentPrediction, LoadedModel
+from fusion.schemas import IntentPrediction, LoadedModel, SentimentPrediction
+from models.catalog import CAPABILITIES
 from models.settings import get_settings
+from training.registry import NoChampionError
 
 settings = get_settings()
 
@@ -27,9 +30,20 @@ Texts = Annotated[list[Text], Field(min_length=1, max_length=settings.serve.max_
 @bentoml.service(name="hybrid", traffic={"timeout": 60})
 class HybridService:
     def __init__(self) -> None:
-        self.pipeline = HybridPipeline.from_registry(["intent"], settings)
+        self.pipeline = HybridPipeline.from_registry(list(CAPABILITIES), settings, skip_missing=True)
+        if not self.pipeline.models:
+            raise NoChampionError(
+                f"no champion model in {settings.tracking_uri}: run `hybrid train intent` (or `make demo`) first"
+            )
         # A cold first call inside the batching window would make the dispatcher shed requests.
-        self.pipeline.predict("intent", pd.DataFrame({"text": ["warm up"]}))
+        for name in self.pipeline.models:
+            self.pipeline.predict(name, pd.DataFrame({"text": ["warm up"]}))
+
+    def _predict(self, capability: str, texts: list[str]) -> pd.DataFrame:
+        try:
+            return self.pipeline.predict(capability, pd.DataFrame({"text": texts}))
+        except NoChampionError as error:
+            raise bentoml.exceptions.ServiceUnavailable(str(error)) from error
 
     @bentoml.api(
         batchable=True,
@@ -38,8 +52,18 @@ class HybridService:
     )
     def classify(self, texts: Texts) -> list[IntentPrediction]:
         """The intent of each text, with the model's confidence. Requests are batched together."""
-        predicted = self.pipeline.predict("intent", pd.DataFrame({"text": texts}))
+        predicted = self._predict("intent", texts)
         return [IntentPrediction(label=row.label, confidence=row.confidence) for row in predicted.itertuples()]
+
+    @bentoml.api(
+        batchable=True,
+        max_batch_size=settings.serve.max_batch_size,
+        max_latency_ms=settings.serve.max_latency_ms,
+    )
+    def sentiment(self, texts: Texts) -> list[SentimentPrediction]:
+        """The sentiment of each text, with its calibrated probability. Requests are batched together."""
+        predicted = self._predict("sentiment", texts)
+        return [SentimentPrediction(label=row.label, confidence=row.confidence) for row in predicted.itertuples()]
 
     @bentoml.api
     def models(self) -> list[LoadedModel]:

@@ -29,6 +29,7 @@ READERS = {
 #: the bundled sample file and its column names, per capability
 SAMPLE_DATASETS: dict[str, dict[str, str]] = {
     "intent": {"file": "tickets.jsonl", "text": "text", "label": "intent"},
+    "sentiment": {"file": "tickets.jsonl", "text": "text", "label": "sentiment"},
 }
 
 
