@@ -38,8 +38,9 @@ serve: install  ## run the service in the foreground on localhost:3000 (trains f
 test: install  ## run the test suite
 	$(BIN)/python -m pytest
 
-bench: install  ## benchmarks on ../shared/data (results in bench/results/)
+bench: install  ## benchmarks on ../shared/data (results in bench/results/; about 35 minutes)
 	$(BIN)/python bench/intent.py
+	$(BIN)/python bench/sentiment.py
 
 data: install  ## (re)generate the bundled sample data in data/sample/
 	$(BIN)/hybrid data

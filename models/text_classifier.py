@@ -69,7 +69,7 @@ class TextClassifier:
         valid_size: float = 0.1,
         max_in_scope_rejection: float = 0.0,
         embedding_model: str | None = None,
-        finetune_epochs: int = 2,
+        finetune_epochs: int = 1,
         finetune_batch_size: int = 32,
         finetune_learning_rate: float = 5e-5,
         finetune_max_length: int = 64,
