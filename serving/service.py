@@ -43,7 +43,9 @@ class HybridService:
         try:
             return self.pipeline.predict(capability, pd.DataFrame({"text": texts}))
         except NoChampionError as error:
-            raise bentoml.exceptions.ServiceUnavailable(str(error)) from error
+            # 404, not 503: BentoML replaces the body of every 5xx with a generic message, and the
+            # caller needs to read which model is missing and how to train it.
+            raise bentoml.exceptions.NotFound(str(error)) from error
 
     @bentoml.api(
         batchable=True,

@@ -50,13 +50,13 @@ def test_binary_labels_work(sentiment_frames) -> None:
 def test_finetuned_encoder_learns_and_resumes_from_its_checkpoint(tmp_path: Path) -> None:
     texts = [f"I love this, it is wonderful {i}" for i in range(24)] + [f"I hate this, it is awful {i}" for i in range(24)]
     y = np.array(["pos"] * 24 + ["neg"] * 24)
-    first = FineTunedEncoder(epochs=2, batch_size=16, learning_rate=1e-4, checkpoint_dir=str(tmp_path)).fit(texts, y)
+    first = FineTunedEncoder(epochs=3, batch_size=8, learning_rate=1e-4, checkpoint_dir=str(tmp_path)).fit(texts, y)
     proba = first.predict_proba(["wonderful, I love it", "awful, I hate it"])
     assert proba.shape == (2, 2) and np.allclose(proba.sum(axis=1), 1.0)
     assert list(first.classes_[proba.argmax(axis=1)]) == ["pos", "neg"]
     assert (tmp_path / "checkpoint.pt").exists()
-    # a rerun finds both epochs done, trains nothing more, and ends where the first run ended
-    resumed = FineTunedEncoder(epochs=2, batch_size=16, learning_rate=1e-4, checkpoint_dir=str(tmp_path)).fit(texts, y)
+    # a rerun finds every epoch done, trains nothing more, and ends where the first run ended
+    resumed = FineTunedEncoder(epochs=3, batch_size=8, learning_rate=1e-4, checkpoint_dir=str(tmp_path)).fit(texts, y)
     np.testing.assert_allclose(resumed.predict_proba(["wonderful, I love it"]), first.predict_proba(["wonderful, I love it"]), rtol=1e-5)
 
 

@@ -74,9 +74,9 @@ def test_bad_input_is_a_4xx_naming_the_field(server, body, field: str | None, me
         assert any(field in detail["loc"] for detail in payload["detail"])
 
 
-def test_endpoint_without_a_model_answers_503_saying_what_to_do(server) -> None:
+def test_endpoint_without_a_model_says_what_to_do(server) -> None:
     response = post(server, "/sentiment", {"texts": ["great service"]})  # the session store has no sentiment champion
-    assert response.status_code == 503
+    assert response.status_code == 404
     assert "hybrid train sentiment" in response.text
 
 
