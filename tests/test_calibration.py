@@ -82,3 +82,15 @@ def test_tuning_uses_validation_not_training(intent_frames) -> None:
     assert 0.0 <= clf.embedding_weight_ <= 1.0 and clf.temperature_ > 0
     # calibrated on held-out rows: confidence tracks accuracy on the rest of the test set
     assert clf.evaluate(test.iloc[200:])["ece"] < 0.08
+
+
+def test_abstaining_is_not_counted_twice_in_macro_f1(intent_frames) -> None:
+    train, test = intent_frames
+    clf = IntentClassifier(model="logreg", max_in_scope_rejection=0.2).fit(train)
+    metrics = clf.evaluate(test)
+    from sklearn.metrics import f1_score
+
+    label = clf.predict(test)["label"]
+    over_true_labels = f1_score(test["label"], label, labels=sorted(set(test["label"])), average="macro", zero_division=0)
+    assert metrics["macro_f1"] == pytest.approx(over_true_labels)
+    assert metrics["macro_f1"] > f1_score(test["label"], label, average="macro", zero_division=0)
