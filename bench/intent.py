@@ -17,9 +17,6 @@ Writes bench/results/intent.json and prints tables beside the published figures.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -31,9 +28,11 @@ from sklearn.model_selection import train_test_split
 from tqdm.auto import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from models.intent import OUT_OF_SCOPE, IntentClassifier  # noqa: E402
 from models.settings import IntentSettings  # noqa: E402
+from report import machine, write_report  # noqa: E402
 from training.datasets import load_frame  # noqa: E402
 
 # Casanueva et al. 2020, "Efficient Intent Detection with Dual Sentence Encoders", Table 2 (full training data)
@@ -142,13 +141,12 @@ def main() -> None:
 
     report = {
         "dataset": {"name": "banking77", "train_rows": len(train), "test_rows": len(test), "classes": int(train["label"].nunique())},
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+        "machine": machine(),
         "closed_set": closed,
         "out_of_scope": oos,
         "published_accuracy": PUBLISHED_ACCURACY,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2))
+    write_report(report, args.out)
 
     print(f"\nbanking77 test ({len(test)} texts, {report['dataset']['classes']} intents), {report['machine']['cpus']} CPUs")
     print(f"{'model':<44} {'acc':>6} {'acc no-abst':>11} {'macro-F1':>8} {'abst':>5} {'ECE':>6} {'train s':>8} {'texts/s':>8} {'1-text ms':>9}")

@@ -10,9 +10,6 @@ reported). ECE is shown before and after temperature scaling. Writes bench/resul
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -20,9 +17,11 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from models.sentiment import SentimentClassifier  # noqa: E402
 from models.settings import SentimentSettings  # noqa: E402
+from report import machine, write_report  # noqa: E402
 from training.datasets import load_frame  # noqa: E402
 
 # GLUE SST-2 dev accuracy, as listed in ../shared/data/sst2/PROVENANCE.md
@@ -76,14 +75,13 @@ def main() -> None:
     results = [measure(name.strip(), train, valid, test) for name in args.models.split(",") if name.strip()]
     report = {
         "dataset": {"name": "sst2", "train_rows": len(train), "valid_rows": len(valid), "test_rows": len(test)},
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+        "machine": machine(),
         "results": results,
         "published_accuracy": PUBLISHED_ACCURACY,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2))
+    write_report(report, args.out)
 
-    print(f"\nSST-2 test ({len(test)} sentences), trained on {len(train)} rows, {os.cpu_count()} CPUs")
+    print(f"\nSST-2 test ({len(test)} sentences), trained on {len(train)} rows, {report['machine']['cpus']} CPUs")
     print(f"{'model':<34} {'accuracy':>8} {'macro-F1':>8} {'ECE':>6} {'ECE raw':>7} {'train s':>8} {'texts/s':>8}")
     for r in results:
         print(f"{r['model'] + ' (this project)':<34} {r['test_accuracy']:>8.4f} {r['test_macro_f1']:>8.4f} {r['test_ece']:>6.3f} "

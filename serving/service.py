@@ -25,6 +25,8 @@ settings = get_settings()
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=settings.serve.max_text_chars)]
 Texts = Annotated[list[Text], Field(min_length=1, max_length=settings.serve.max_texts_per_request)]
+# Adaptive batching: concurrent requests are merged into one model call.
+BATCHED = dict(batchable=True, max_batch_size=settings.serve.max_batch_size, max_latency_ms=settings.serve.max_latency_ms)
 
 
 @bentoml.service(name="hybrid", traffic={"timeout": 60})
@@ -47,21 +49,13 @@ class HybridService:
             # caller needs to read which model is missing and how to train it.
             raise bentoml.exceptions.NotFound(str(error)) from error
 
-    @bentoml.api(
-        batchable=True,
-        max_batch_size=settings.serve.max_batch_size,
-        max_latency_ms=settings.serve.max_latency_ms,
-    )
+    @bentoml.api(**BATCHED)
     def classify(self, texts: Texts) -> list[IntentPrediction]:
         """The intent of each text, with the model's confidence. Requests are batched together."""
         predicted = self._predict("intent", texts)
         return [IntentPrediction(label=row.label, confidence=row.confidence) for row in predicted.itertuples()]
 
-    @bentoml.api(
-        batchable=True,
-        max_batch_size=settings.serve.max_batch_size,
-        max_latency_ms=settings.serve.max_latency_ms,
-    )
+    @bentoml.api(**BATCHED)
     def sentiment(self, texts: Texts) -> list[SentimentPrediction]:
         """The sentiment of each text, with its calibrated probability. Requests are batched together."""
         predicted = self._predict("sentiment", texts)
