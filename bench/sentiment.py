@@ -29,8 +29,8 @@ PUBLISHED_ACCURACY = {"DistilBERT": 0.913, "BERT-base": 0.927, "bag-of-words lin
 DEFAULTS = SentimentSettings().model_dump()
 
 
-def measure(model: str, train: pd.DataFrame, valid: pd.DataFrame, test: pd.DataFrame) -> dict:
-    clf = SentimentClassifier(**{**DEFAULTS, "model": model})
+def measure(model: str, train: pd.DataFrame, valid: pd.DataFrame, test: pd.DataFrame, overrides: dict) -> dict:
+    clf = SentimentClassifier(**{**DEFAULTS, **overrides, "model": model})
     start = time.perf_counter()
     clf.fit(train, valid)
     train_seconds = time.perf_counter() - start
@@ -61,6 +61,8 @@ def main() -> None:
                         help="folder holding sst2/{train,dev,test}.tsv (default: ../shared/data)")
     parser.add_argument("--models", default="logreg,finetune", help="comma-separated, from logreg, embedding, ensemble, finetune")
     parser.add_argument("--train-rows", type=int, default=0, help="use a seeded sample of the training set (0: all)")
+    parser.add_argument("--epochs", type=int, default=DEFAULTS["finetune_epochs"], help="fine-tuning epochs")
+    parser.add_argument("--learning-rate", type=float, default=DEFAULTS["finetune_learning_rate"], help="fine-tuning peak learning rate")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "sentiment.json")
     args = parser.parse_args()
 
@@ -72,7 +74,8 @@ def main() -> None:
     if args.train_rows:
         train = train.sample(args.train_rows, random_state=0)
 
-    results = [measure(name.strip(), train, valid, test) for name in args.models.split(",") if name.strip()]
+    overrides = {"finetune_epochs": args.epochs, "finetune_learning_rate": args.learning_rate}
+    results = [measure(name.strip(), train, valid, test, overrides) for name in args.models.split(",") if name.strip()]
     report = {
         "dataset": {"name": "sst2", "train_rows": len(train), "valid_rows": len(valid), "test_rows": len(test)},
         "machine": machine(),

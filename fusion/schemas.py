@@ -15,6 +15,14 @@ class SentimentPrediction(BaseModel):
     confidence: float = Field(ge=0.0, le=1.0, description="the calibrated probability of that sentiment")
 
 
+class EntitySpan(BaseModel):
+    label: str = Field(description="the entity type, from the label set the model was trained on")
+    start: int = Field(ge=0, description="offset of the first character in the input text")
+    end: int = Field(ge=0, description="offset one past the last character")
+    text: str = Field(description="the entity's text, input[start:end]")
+    score: float = Field(ge=0.0, le=1.0, description="probability mass of the beam-search parses containing this entity")
+
+
 class LoadedModel(BaseModel):
     capability: str
     version: int

@@ -14,6 +14,7 @@ from models.settings import HybridSettings
 CAPABILITIES: dict[str, str] = {
     "intent": "models.intent:IntentClassifier",
     "sentiment": "models.sentiment:SentimentClassifier",
+    "ner": "models.ner:EntityRecognizer",
 }
 
 

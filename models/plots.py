@@ -47,3 +47,22 @@ def reliability_figure(confidence: np.ndarray, correct: np.ndarray, bins: int = 
     right.legend()
     fig.tight_layout()
     return fig
+
+
+def per_type_scores_figure(scores: dict[str, dict[str, float]]) -> Figure:
+    """Precision, recall and F1 per entity type (from ``models.metrics.entity_scores``)."""
+    labels = [label for label in scores if label != "overall"] + ["overall"]
+    x = np.arange(len(labels))
+    fig = Figure(figsize=(max(6, 1.1 * len(labels) + 2), 4))
+    ax = fig.add_subplot()
+    for offset, metric in zip((-0.27, 0.0, 0.27), ("precision", "recall", "f1")):
+        values = [scores[label][metric] for label in labels]
+        bars = ax.bar(x + offset, values, width=0.27, label=metric)
+        if metric == "f1":
+            ax.bar_label(bars, fmt="%.2f", fontsize=8)
+    ax.set_xticks(x, [f"{label}\n(n={scores[label]['support']:.0f})" for label in labels])
+    ax.set_ylim(0, 1.08)
+    ax.set_title(f"Entity-level scores per type (overall F1 {scores['overall']['f1']:.3f})")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    return fig

@@ -73,6 +73,19 @@ class SentimentSettings(TextClassifierSettings):
     model: Literal["logreg", "lightgbm", "embedding", "ensemble", "finetune"] = "finetune"
 
 
+class NerSettings(_Section):
+    #: a spaCy config file; None means the bundled models/configs/ner.cfg
+    config: str | None = None
+    max_epochs: int = Field(10, gt=0)
+    #: training steps without a better dev F1 before stopping early
+    patience: int = Field(1600, ge=0)
+    #: training steps between dev evaluations (at most one epoch apart)
+    eval_frequency: int = Field(200, gt=0)
+    #: parses kept by the beam search that scores each entity (1 gives every entity score 1.0)
+    beam_width: int = Field(8, gt=0)
+    valid_size: float = Field(0.1, gt=0.0, lt=1.0)
+
+
 class ServeSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(3000, ge=1, le=65535)
@@ -98,6 +111,7 @@ class HybridSettings(BaseSettings):
     training: TrainingSettings = TrainingSettings()
     intent: IntentSettings = IntentSettings()
     sentiment: SentimentSettings = SentimentSettings()
+    ner: NerSettings = NerSettings()
     serve: ServeSettings = ServeSettings()
     score: ScoreSettings = ScoreSettings()
 

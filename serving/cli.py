@@ -27,7 +27,10 @@ app = typer.Typer(
 
 CapabilityArg = Annotated[str, typer.Argument(help=f"which capability: {', '.join(sorted(CAPABILITIES))}")]
 TextCol = Annotated[Optional[str], typer.Option("--text-col", help="column holding the input text (default: text)")]
-LabelCol = Annotated[Optional[str], typer.Option("--label-col", help="column holding the label (default: label)")]
+LabelCol = Annotated[Optional[str], typer.Option("--label-col", help="column holding the label (default: label; entities for ner)")]
+Format = Annotated[str, typer.Option(
+    "--format", help="how to read the files: table (.csv .tsv .jsonl .parquet), conll (TOKEN TAG lines, for ner), "
+    "or auto (conll for .conll .txt .iob .bio, else table)")]
 
 
 def _fail(message: str) -> None:
@@ -55,11 +58,12 @@ def data(
 @app.command()
 def train(
     capability: CapabilityArg,
-    train: Annotated[Optional[Path], typer.Option("--train", help="training file (.csv .tsv .jsonl .parquet); default: bundled sample data")] = None,
+    train: Annotated[Optional[Path], typer.Option("--train", help="training file (.csv .tsv .jsonl .parquet, or CoNLL for ner); default: bundled sample data")] = None,
     test: Annotated[Optional[Path], typer.Option("--test", help="held-out test file; default: a stratified split of --train")] = None,
     valid: Annotated[Optional[Path], typer.Option("--valid", help="validation file, for capabilities that tune on it")] = None,
     text_col: TextCol = None,
     label_col: LabelCol = None,
+    format: Format = "auto",
     no_register: Annotated[bool, typer.Option("--no-register", help="log the run but do not register or promote")] = False,
 ) -> None:
     """Train a capability, log it to MLflow, register it, and promote it if it beats the champion.
@@ -74,7 +78,7 @@ def train(
     settings = get_settings()
     try:
         model = build_capability(capability, settings)
-        splits = load_splits(model, settings, train, test, valid, text_col, label_col)
+        splits = load_splits(model, settings, train, test, valid, text_col, label_col, format)
         # Libraries print to stdout; keep it for the one JSON line.
         with redirect_stdout(sys.stderr):
             result = train_capability(model, splits, settings, register=not no_register)
@@ -90,6 +94,7 @@ def evaluate(
     model_uri: Annotated[Optional[str], typer.Option("--model-uri", help="default: models:/<capability>@champion")] = None,
     text_col: TextCol = None,
     label_col: LabelCol = None,
+    format: Format = "auto",
 ) -> None:
     """Evaluate a registered model on a labelled file; prints one JSON object of metrics."""
     from models.catalog import capability_class
@@ -102,7 +107,7 @@ def evaluate(
         connect_store(settings)
         uri = model_uri or champion_uri(capability, settings)
         model = load_capability_from_uri(uri)
-        frame = load_frame(model, test, text_col, label_col)
+        frame = load_frame(model, test, text_col, label_col, format)
         metrics = model.evaluate(frame)
     except (InputError, NoChampionError) as error:
         _fail(str(error))
@@ -132,9 +137,9 @@ def serve(
     host: Annotated[Optional[str], typer.Option(help="default: [serve].host")] = None,
     port: Annotated[Optional[int], typer.Option(help="default: [serve].port")] = None,
 ) -> None:
-    """Run the BentoML service in the foreground (POST /classify, /sentiment, /models; GET /readyz, /metrics).
+    """Run the BentoML service in the foreground (POST /classify, /sentiment, /ner, /models; GET /readyz, /metrics).
 
-    Every capability with a champion is served; an endpoint whose model is missing answers 503.
+    Every capability with a champion is served; an endpoint whose model is missing answers 404 naming the command to train it.
     """
     from serving.server import serve_command
     from training.registry import champion_version, connect_store

@@ -16,7 +16,7 @@ import pandas as pd
 from pydantic import Field, StringConstraints
 
 from fusion.pipeline import HybridPipeline
-from fusion.schemas import IntentPrediction, LoadedModel, SentimentPrediction
+from fusion.schemas import EntitySpan, IntentPrediction, LoadedModel, SentimentPrediction
 from models.catalog import CAPABILITIES
 from models.settings import get_settings
 from training.registry import NoChampionError
@@ -60,6 +60,12 @@ class HybridService:
         """The sentiment of each text, with its calibrated probability. Requests are batched together."""
         predicted = self._predict("sentiment", texts)
         return [SentimentPrediction(label=row.label, confidence=row.confidence) for row in predicted.itertuples()]
+
+    @bentoml.api(**BATCHED)
+    def ner(self, texts: Texts) -> list[list[EntitySpan]]:
+        """The named entities in each text: label, character offsets, text and score."""
+        predicted = self._predict("ner", texts)
+        return [[EntitySpan(**entity) for entity in row] for row in predicted["entities"]]
 
     @bentoml.api
     def models(self) -> list[LoadedModel]:

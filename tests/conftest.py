@@ -122,3 +122,16 @@ def requires_shared(name: str) -> Path:
     if not path.exists():
         pytest.skip(f"public dataset {path} is not available (a fresh clone has no ../shared)")
     return path
+
+
+@pytest.fixture(scope="session")
+def ner_champion(settings: HybridSettings):
+    """A small NER model (sample tickets, 3 epochs) trained by the real pipeline into the session store."""
+    from models.ner import EntityRecognizer
+    from training.datasets import load_splits
+    from training.pipeline import train_capability
+
+    model = EntityRecognizer(**{**settings.ner.model_dump(), "max_epochs": 3}, seed=settings.training.seed)
+    result = train_capability(model, load_splits(model, settings), settings)
+    assert result.promoted, result.decision
+    return result

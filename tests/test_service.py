@@ -14,7 +14,7 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def server(champion, tmp_path_factory: pytest.TempPathFactory):
+def server(champion, ner_champion, tmp_path_factory: pytest.TempPathFactory):
     log_path = tmp_path_factory.mktemp("server") / "server.log"
     with ServiceProcess(port=free_port(), log_path=log_path) as running:
         yield running
@@ -45,11 +45,33 @@ def test_concurrent_requests_are_batched_but_answered_separately(server) -> None
     assert [len(r.json()) for r in responses] == [len(t) for t in requests]
 
 
-def test_models_reports_the_champion_version(server, champion) -> None:
+def test_models_reports_the_champion_version(server, champion, ner_champion) -> None:
     loaded = post(server, "/models", {}).json()
     assert loaded == [
-        {"capability": "intent", "version": champion.version, "alias": "champion", "run_id": champion.run_id}
+        {"capability": "intent", "version": champion.version, "alias": "champion", "run_id": champion.run_id},
+        {"capability": "ner", "version": ner_champion.version, "alias": "champion", "run_id": ner_champion.run_id},
     ]
+
+
+def test_ner_returns_spans_per_text(server) -> None:
+    texts = ["This is Zanele Dlamini from Redwood Retail, my order 88231 has not arrived.", "thanks"]
+    response = post(server, "/ner", {"texts": texts})
+    assert response.status_code == 200
+    spans = response.json()
+    assert len(spans) == 2 and spans[1] == []
+    assert spans[0], "expected entities in a ticket-like text"
+    for span in spans[0]:
+        assert set(span) == {"label", "start", "end", "text", "score"}
+        assert texts[0][span["start"] : span["end"]] == span["text"]
+        assert 0.0 < span["score"] <= 1.0
+
+
+def test_concurrent_ner_requests_are_answered_separately(server) -> None:
+    texts = [f"Order {10000 + i} for Maria Garcia" for i in range(16)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        responses = list(pool.map(lambda text: post(server, "/ner", {"texts": [text]}), texts))
+    assert all(r.status_code == 200 for r in responses)
+    assert all(len(r.json()) == 1 for r in responses)
 
 
 @pytest.mark.parametrize(
@@ -75,8 +97,9 @@ def test_bad_input_is_a_4xx_naming_the_field(server, body, field: str | None, me
 
 
 @pytest.mark.parametrize("body", [{"texts": []}, {"texts": [""]}, {"sentences": ["fine"]}])
-def test_bad_input_to_sentiment_is_a_400_naming_the_field(server, body) -> None:
-    response = post(server, "/sentiment", body)
+@pytest.mark.parametrize("route", ["/sentiment", "/ner"])
+def test_bad_input_to_other_endpoints_is_a_400_naming_the_field(server, route: str, body) -> None:
+    response = post(server, route, body)
     assert response.status_code == 400  # validated before any model is needed
     assert any("texts" in detail["loc"] for detail in response.json()["detail"])
 
@@ -98,7 +121,7 @@ def test_operational_endpoints(server) -> None:
     metrics = httpx.get(f"{server.url}/metrics", timeout=5).text
     assert "bentoml_service_request" in metrics
     spec = httpx.get(f"{server.url}/docs.json", timeout=5).json()
-    assert "/classify" in spec["paths"]
+    assert {"/classify", "/sentiment", "/ner"} <= set(spec["paths"])
 
 
 def test_server_without_a_champion_fails_with_a_hint(tmp_path: Path) -> None:

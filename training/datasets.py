@@ -8,6 +8,7 @@ schema. With no file given, the bundled sample data is used (generated on first 
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -30,7 +31,10 @@ READERS = {
 SAMPLE_DATASETS: dict[str, dict[str, str]] = {
     "intent": {"file": "tickets.jsonl", "text": "text", "label": "intent"},
     "sentiment": {"file": "tickets.jsonl", "text": "text", "label": "sentiment"},
+    "ner": {"file": "tickets.jsonl", "text": "text", "label": "entities"},
 }
+#: how a training/test file is read: by extension as a table, as CoNLL, or guessed from the extension
+FORMATS = ("auto", "table", "conll")
 
 
 def read_table(path: Path | str) -> pd.DataFrame:
@@ -50,6 +54,8 @@ def write_table(frame: pd.DataFrame, path: Path | str) -> None:
     path = Path(path)
     suffix = path.suffix.lower()
     path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix in (".csv", ".tsv"):
+        frame = _nested_as_json(frame)
     if suffix == ".csv":
         frame.to_csv(path, index=False)
     elif suffix == ".tsv":
@@ -60,6 +66,17 @@ def write_table(frame: pd.DataFrame, path: Path | str) -> None:
         frame.to_parquet(path, index=False)
     else:
         raise InputError(f"cannot write {path}: unsupported extension {suffix!r}; use one of {sorted(READERS)}")
+
+
+def _nested_as_json(frame: pd.DataFrame) -> pd.DataFrame:
+    """Lists and dicts (e.g. NER entities) as JSON text, so a CSV cell can be read back."""
+    nested = [c for c in frame.columns if frame[c].map(lambda v: isinstance(v, list | dict)).any()]
+    if not nested:
+        return frame
+    frame = frame.copy()
+    for column in nested:
+        frame[column] = frame[column].map(lambda v: json.dumps(v, ensure_ascii=False) if isinstance(v, list | dict) else v)
+    return frame
 
 
 @dataclass
@@ -86,8 +103,21 @@ def load_frame(
     path: Path | str,
     text_col: str | None = None,
     label_col: str | None = None,
+    format: str = "auto",
 ) -> pd.DataFrame:
-    """Read one file and rename its columns onto the capability's canonical ones."""
+    """Read one file and rename its columns onto the capability's canonical ones.
+
+    ``format="conll"`` (or ``"auto"`` with a .conll/.txt/.iob/.bio file) reads token-per-line NER
+    data; only capabilities whose target is ``entities`` accept it.
+    """
+    from training.conll import looks_like_conll, read_conll
+
+    if format not in FORMATS:
+        raise InputError(f"--format: {format!r} is not one of {list(FORMATS)}")
+    if format == "conll" or (format == "auto" and looks_like_conll(path)):
+        if capability.target_column != "entities":
+            raise InputError(f"{path}: CoNLL files hold entities; {capability.name!r} needs a table with text and labels")
+        return read_conll(path)
     frame = read_table(path)
     text, label = capability.input_columns[0], capability.target_column
     source = {text: text_col or text, label: label_col or label}
@@ -116,6 +146,7 @@ def load_splits(
     valid: Path | None = None,
     text_col: str | None = None,
     label_col: str | None = None,
+    format: str = "auto",
 ) -> DatasetSplits:
     """Train/test(/valid) frames for ``capability``: from files, or from the bundled sample data."""
     if train is None:
@@ -124,7 +155,7 @@ def load_splits(
         sample = SAMPLE_DATASETS[capability.name]
         train = sample_data_dir(settings) / sample["file"]
         text_col, label_col = text_col or sample["text"], label_col or sample["label"]
-    read = partial(load_frame, capability, text_col=text_col, label_col=label_col)
+    read = partial(load_frame, capability, text_col=text_col, label_col=label_col, format=format)
     train_frame = read(train)
     test_frame = read(test) if test else None
     valid_frame = read(valid) if valid else None
@@ -143,9 +174,10 @@ def load_splits(
 
 
 def _holdout(frame: pd.DataFrame, label: str, settings: HybridSettings) -> tuple[pd.DataFrame, pd.DataFrame]:
-    counts = frame[label].value_counts()
-    # Stratify when every class can appear on both sides; otherwise a plain shuffle split.
-    stratify = frame[label] if counts.min() >= 2 else None
+    # Stratify class labels when every class can appear on both sides; otherwise (or for
+    # structured targets such as entity lists) a plain shuffle split.
+    scalar = frame[label].map(lambda v: isinstance(v, str | int | bool)).all()
+    stratify = frame[label] if scalar and frame[label].value_counts().min() >= 2 else None
     train, test = train_test_split(
         frame, test_size=settings.training.test_size, random_state=settings.training.seed, stratify=stratify
     )
