@@ -20,7 +20,7 @@ class EntitySpan(BaseModel):
     start: int = Field(ge=0, description="offset of the first character in the input text")
     end: int = Field(ge=0, description="offset one past the last character")
     text: str = Field(description="the entity's text, input[start:end]")
-    score: float = Field(ge=0.0, le=1.0, description="probability mass of the beam-search parses containing this entity")
+    score: float = Field(ge=0.0, le=1.0, description="calibrated chance that this entity is right (beam-search score, mapped on validation data)")
 
 
 class LoadedModel(BaseModel):

@@ -3,8 +3,9 @@
 The model (models/configs/ner.cfg) is spaCy's transition-based NER over a CNN encoder fed with
 hash embeddings and frozen MiniLM features (models/ner_layers.py). Training is spaCy's own loop
 (progress table and bar on stderr, best model by dev F1, early stopping); a few knobs come from
-the settings. Entity scores come from beam search over the trained model: an entity's score is
-the probability mass of the beam's parses that contain it.
+the settings. Entity scores come from beam search over the trained model: an entity's raw score is
+the probability mass of the beam's parses that contain it, mapped by isotonic regression (fitted on
+the validation split) to the observed chance that such an entity is right.
 
     ner = EntityRecognizer().fit(train_df, valid_df)  # columns: text, entities (, tokens)
     ner.predict(batch_df)   # entities: [{"label", "start", "end", "text", "score"}, ...] per row
@@ -20,7 +21,9 @@ import json
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Literal, Self
+
+import joblib
 
 import numpy as np
 import pandas as pd
@@ -29,6 +32,7 @@ from matplotlib.figure import Figure
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 from spacy.util import filter_spans
+from sklearn.isotonic import IsotonicRegression
 
 from models.base import InputError, require_columns
 from models.metrics import Span, entity_scores, expected_calibration_error
@@ -54,6 +58,7 @@ class EntityRecognizer:
         patience: int = 1600,
         eval_frequency: int = 200,
         beam_width: int = 8,
+        decode: Literal["greedy", "beam"] = "greedy",
         valid_size: float = 0.1,
         seed: int = 42,
     ) -> None:
@@ -62,12 +67,13 @@ class EntityRecognizer:
         self.patience = patience
         self.eval_frequency = eval_frequency
         self.beam_width = beam_width
+        self.decode = decode
         self.valid_size = valid_size
         self.seed = seed
 
     def get_params(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in
-                ("config", "max_epochs", "patience", "eval_frequency", "beam_width", "valid_size", "seed")}
+                ("config", "max_epochs", "patience", "eval_frequency", "beam_width", "decode", "valid_size", "seed")}
 
     # -- training -----------------------------------------------------------------------------
 
@@ -108,7 +114,16 @@ class EntityRecognizer:
                 spacy_train(nlp, Path(tmp) / "output", stdout=sys.stderr, stderr=sys.stderr)
             self.nlp_ = spacy.load(Path(tmp) / "output" / "model-best")
         self.labels_ = list(self.nlp_.get_pipe("ner").labels)
+        self.calibrator_ = None
+        self.calibrator_ = self._fit_calibrator(valid)
         return self
+
+    def _fit_calibrator(self, valid: pd.DataFrame) -> IsotonicRegression | None:
+        """Raw beam scores are overconfident; learn what they mean on validation entities."""
+        raw, correct = self._score(valid)[1:]
+        if len(raw) < 20 or correct.all() or not correct.any():
+            return None  # too little evidence either way: keep the raw scores
+        return IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(raw, correct.astype(float))
 
     def _config_path(self) -> Path:
         path = Path(self.config) if self.config else DEFAULT_CONFIG
@@ -131,12 +146,14 @@ class EntityRecognizer:
             chunk = docs[first : first + PIPE_BATCH]
             beams = ner.beam_parse(chunk, beam_width=self.beam_width)
             scores = ner.scored_ents(beams)
-            ner.set_annotations(chunk, beams)
+            # Greedy decoding is what the model was trained for; the beam only supplies the scores.
+            ner.set_annotations(chunk, ner.predict(chunk) if self.decode == "greedy" else beams)
             for doc, doc_scores in zip(chunk, scores):
+                raw = np.array([min(1.0, doc_scores.get((e.start, e.end, e.label_), 0.0)) for e in doc.ents], dtype=float)
+                calibrated = self.calibrator_.predict(raw) if self.calibrator_ is not None and len(raw) else raw
                 results.append([
-                    {"label": ent.label_, "start": ent.start_char, "end": ent.end_char, "text": ent.text,
-                     "score": round(min(1.0, float(doc_scores.get((ent.start, ent.end, ent.label_), 0.0))), 6)}
-                    for ent in doc.ents
+                    {"label": e.label_, "start": e.start_char, "end": e.end_char, "text": e.text, "score": round(float(p), 6)}
+                    for e, p in zip(doc.ents, calibrated)
                 ])
         return results
 
@@ -178,6 +195,7 @@ class EntityRecognizer:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         self.nlp_.to_disk(path / "spacy")
+        joblib.dump(self.calibrator_, path / "calibrator.joblib")
         (path / "params.json").write_text(json.dumps(self.get_params(), indent=2))
 
     @classmethod
@@ -185,6 +203,7 @@ class EntityRecognizer:
         path = Path(path)
         model = cls(**json.loads((path / "params.json").read_text()))
         model.nlp_ = spacy.load(path / "spacy")
+        model.calibrator_ = joblib.load(path / "calibrator.joblib") if (path / "calibrator.joblib").exists() else None
         model.labels_ = list(model.nlp_.get_pipe("ner").labels)
         return model
 

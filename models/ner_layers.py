@@ -38,19 +38,20 @@ CACHE_MAX_TOKENS = 600_000
 
 @registry.architectures("hybrid.MiniLMHashEmbed.v1")
 def minilm_hash_embed(
-    width: int, attrs: list[str], rows: list[int], top_layers: int = 4
+    width: int, attrs: list[str], rows: list[int], layers: list[int] = (3, 4, 5, 6)
 ) -> Model[list[Doc], list[Floats2d]]:
     hash_embed = MultiHashEmbed(width=width, attrs=attrs, rows=rows, include_static_vectors=False)
     return chain(
-        concatenate(hash_embed, minilm_word_features(top_layers)),
+        concatenate(hash_embed, minilm_word_features(layers)),
         with_array(Maxout(width, width + HIDDEN, nP=3, dropout=0.0, normalize=True)),
     )
 
 
 @registry.layers("hybrid.MiniLMWordFeatures.v1")
-def minilm_word_features(top_layers: int = 4) -> Model[list[Doc], list[Floats2d]]:
-    """One 384-d vector per spaCy token: the mean over its word pieces of the top layers' mean."""
-    return Model("minilm_word_features", _features_forward, attrs={"top_layers": top_layers}, dims={"nO": HIDDEN})
+def minilm_word_features(layers: list[int] = (3, 4, 5, 6)) -> Model[list[Doc], list[Floats2d]]:
+    """One 384-d vector per spaCy token: the mean over its word pieces of the mean of ``layers``
+    (0 is the word-piece embedding layer, 1-6 the transformer layers)."""
+    return Model("minilm_word_features", _features_forward, attrs={"layers": tuple(layers)}, dims={"nO": HIDDEN})
 
 
 @contextmanager
@@ -65,7 +66,7 @@ def cached_features() -> Iterator[None]:
 
 
 def _features_forward(model: Model, docs: list[Doc], is_train: bool):
-    vectors = _encoder().cached_word_vectors([[t.text for t in doc] for doc in docs], model.attrs["top_layers"])
+    vectors = _encoder().cached_word_vectors([[t.text for t in doc] for doc in docs], model.attrs["layers"])
     outputs = [model.ops.asarray2f(v) for v in vectors]
 
     def backprop(d_outputs: list[Floats2d]) -> list[Doc]:
@@ -86,15 +87,15 @@ class _MiniLM:
         path = default_model_path()
         self.tokenizer = AutoTokenizer.from_pretrained(str(path))
         self.model = AutoModel.from_pretrained(str(path)).eval()
-        self.cache: dict[tuple[int, tuple[str, ...]], np.ndarray] | None = None
+        self.cache: dict[tuple[tuple[int, ...], tuple[str, ...]], np.ndarray] | None = None
         self.cached_tokens = 0
 
-    def cached_word_vectors(self, docs: list[list[str]], top_layers: int) -> list[np.ndarray]:
+    def cached_word_vectors(self, docs: list[list[str]], layers: tuple[int, ...]) -> list[np.ndarray]:
         if self.cache is None:
-            return self.word_vectors(docs, top_layers)
-        keys = [(top_layers, tuple(words)) for words in docs]
+            return self.word_vectors(docs, layers)
+        keys = [(layers, tuple(words)) for words in docs]
         missing = list(dict.fromkeys(k for k in keys if k not in self.cache))
-        fresh = dict(zip(missing, self.word_vectors([list(k[1]) for k in missing], top_layers)))
+        fresh = dict(zip(missing, self.word_vectors([list(k[1]) for k in missing], layers)))
         for key, vectors in fresh.items():
             if self.cached_tokens + len(vectors) <= CACHE_MAX_TOKENS:
                 self.cache[key] = vectors.astype(np.float16)
@@ -102,7 +103,7 @@ class _MiniLM:
         return [fresh[k] if k in fresh else self.cache[k].astype(np.float32) for k in keys]
 
     @torch.inference_mode()
-    def word_vectors(self, docs: list[list[str]], top_layers: int) -> list[np.ndarray]:
+    def word_vectors(self, docs: list[list[str]], layers: tuple[int, ...]) -> list[np.ndarray]:
         outputs = [np.zeros((len(words), HIDDEN), dtype=np.float32) for words in docs]
         windows = [(d, start) for d, words in enumerate(docs) for start in range(0, len(words), WINDOW_WORDS)]
         # Similar lengths side by side keep padding small.
@@ -113,7 +114,7 @@ class _MiniLM:
             pieces = self.tokenizer(texts, is_split_into_words=True, truncation=True, max_length=512,
                                     padding=True, return_tensors="pt")
             hidden = self.model(**pieces, output_hidden_states=True).hidden_states
-            mixed = torch.stack(hidden[-top_layers:]).mean(0)
+            mixed = torch.stack([hidden[i] for i in layers]).mean(0)
             for row, ((d, start), words) in enumerate(zip(batch, texts)):
                 # Whitespace tokens have no word pieces and keep a zero vector.
                 ids = torch.tensor([-1 if w is None else w for w in pieces.word_ids(row)])

@@ -83,6 +83,8 @@ class NerSettings(_Section):
     eval_frequency: int = Field(200, gt=0)
     #: parses kept by the beam search that scores each entity (1 gives every entity score 1.0)
     beam_width: int = Field(8, gt=0)
+    #: "greedy" keeps spaCy's trained decoder for the entities (the beam only scores them)
+    decode: Literal["greedy", "beam"] = "greedy"
     valid_size: float = Field(0.1, gt=0.0, lt=1.0)
 
 

@@ -97,7 +97,7 @@ def test_predicted_spans_point_into_the_text(ner_model) -> None:
     for entity in first:
         assert texts[0][entity["start"] : entity["end"]] == entity["text"]
         assert entity["label"] in ner_model.labels_
-        assert 0.0 < entity["score"] <= 1.0
+        assert 0.0 <= entity["score"] <= 1.0
     assert predicted.loc[8, "entities"] == []
 
 

@@ -63,7 +63,7 @@ def test_ner_returns_spans_per_text(server) -> None:
     for span in spans[0]:
         assert set(span) == {"label", "start", "end", "text", "score"}
         assert texts[0][span["start"] : span["end"]] == span["text"]
-        assert 0.0 < span["score"] <= 1.0
+        assert 0.0 <= span["score"] <= 1.0
 
 
 def test_concurrent_ner_requests_are_answered_separately(server) -> None:
