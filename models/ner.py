@@ -114,7 +114,7 @@ class EntityRecognizer:
                 spacy_train(nlp, Path(tmp) / "output", stdout=sys.stderr, stderr=sys.stderr)
             self.nlp_ = spacy.load(Path(tmp) / "output" / "model-best")
         self.labels_ = list(self.nlp_.get_pipe("ner").labels)
-        self.calibrator_ = None
+        self.calibrator_ = None  # raw beam scores while the calibrator is fitted on them
         self.calibrator_ = self._fit_calibrator(valid)
         return self
 
@@ -144,10 +144,11 @@ class EntityRecognizer:
         results = []
         for first in range(0, len(docs), PIPE_BATCH):
             chunk = docs[first : first + PIPE_BATCH]
-            beams = ner.beam_parse(chunk, beam_width=self.beam_width)
-            scores = ner.scored_ents(beams)
-            # Greedy decoding is what the model was trained for; the beam only supplies the scores.
-            ner.set_annotations(chunk, ner.predict(chunk) if self.decode == "greedy" else beams)
+            with cached_features():
+                beams = ner.beam_parse(chunk, beam_width=self.beam_width)
+                scores = ner.scored_ents(beams)
+                # Greedy decoding is what the model was trained for; the beam only supplies the scores.
+                ner.set_annotations(chunk, ner.predict(chunk) if self.decode == "greedy" else beams)
             for doc, doc_scores in zip(chunk, scores):
                 raw = np.array([min(1.0, doc_scores.get((e.start, e.end, e.label_), 0.0)) for e in doc.ents], dtype=float)
                 calibrated = self.calibrator_.predict(raw) if self.calibrator_ is not None and len(raw) else raw

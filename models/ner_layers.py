@@ -56,8 +56,12 @@ def minilm_word_features(layers: list[int] = (3, 4, 5, 6)) -> Model[list[Doc], l
 
 @contextmanager
 def cached_features() -> Iterator[None]:
-    """Within this block each distinct sentence is encoded once, not once per epoch (training)."""
+    """Within this block each distinct sentence is encoded once: not once per epoch while training,
+    not twice (beam, then greedy) while annotating."""
     encoder = _encoder()
+    if encoder.cache is not None:  # already inside one
+        yield
+        return
     encoder.cache = {}
     try:
         yield
@@ -66,7 +70,9 @@ def cached_features() -> Iterator[None]:
 
 
 def _features_forward(model: Model, docs: list[Doc], is_train: bool):
-    vectors = _encoder().cached_word_vectors([[t.text for t in doc] for doc in docs], model.attrs["layers"])
+    # a tuple, hashable for the cache: a model loaded from disk gets its attrs back as lists
+    layers = tuple(model.attrs["layers"])
+    vectors = _encoder().cached_word_vectors([[t.text for t in doc] for doc in docs], layers)
     outputs = [model.ops.asarray2f(v) for v in vectors]
 
     def backprop(d_outputs: list[Floats2d]) -> list[Doc]:

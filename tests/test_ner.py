@@ -177,3 +177,16 @@ def test_cli_names_the_malformed_conll_line(settings, tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["train", "ner", "--train", str(train), "--format", "conll"])
     assert result.exit_code == 2
     assert "train.conll:2" in result.stderr
+
+
+def test_batch_scoring_writes_entities_as_json_in_csv(ner_champion, settings, tmp_path: Path) -> None:
+    from serving.batch import score_file
+
+    texts = ["Refund order 48213 for Maria Garcia please", "all good, thanks"]
+    pd.DataFrame({"id": [1, 2], "text": texts}).to_csv(tmp_path / "in.csv", index=False)
+    report = score_file(tmp_path / "in.csv", tmp_path / "out.csv", ["ner"], settings)
+    assert report.columns_added == ["ner_entities"]
+    scored = pd.read_csv(tmp_path / "out.csv")
+    assert scored["id"].tolist() == [1, 2]
+    entities = [json.loads(cell) for cell in scored["ner_entities"]]
+    assert entities[1] == [] and all(texts[0][e["start"] : e["end"]] == e["text"] for e in entities[0])
