@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, Self
 
 import joblib
-
 import numpy as np
 import pandas as pd
 import spacy
@@ -93,11 +92,13 @@ class EntityRecognizer:
 
         blank = spacy.blank("en")
         with tempfile.TemporaryDirectory(prefix="hybrid-ner-") as tmp:
-            paths = {}
+            paths, n_words = {}, 0
             for split, frame in (("train", train), ("dev", valid)):
+                docs = _gold_docs(frame, blank)
                 paths[split] = Path(tmp) / f"{split}.spacy"
-                DocBin(docs=_gold_docs(frame, blank)).to_disk(paths[split])
-            n_words = sum(len(t) for t in _token_lists(train, blank))
+                DocBin(docs=docs).to_disk(paths[split])
+                if split == "train":
+                    n_words = sum(len(doc) for doc in docs)
             overrides = {
                 "paths.train": str(paths["train"]),
                 "paths.dev": str(paths["dev"]),
