@@ -38,7 +38,7 @@ serve: install  ## run the service in the foreground on localhost:3000 (trains f
 test: install  ## run the test suite
 	$(BIN)/python -m pytest
 
-bench: install  ## benchmarks on ../shared/data (results in bench/results/; about 90 minutes)
+bench: install  ## benchmarks on ../shared/data (results in bench/results/; about 75 minutes)
 	$(BIN)/python bench/intent.py
 	$(BIN)/python bench/sentiment.py
 	$(BIN)/python bench/ner.py

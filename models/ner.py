@@ -1,7 +1,7 @@
 """Named-entity recognition: a spaCy pipeline trained from a config file kept in the repo.
 
 The model (models/configs/ner.cfg) is spaCy's transition-based NER over a CNN encoder fed with
-hash embeddings and frozen MiniLM features (models/ner_layers.py). Training is spaCy's own loop
+hash embeddings and MiniLM word features, MiniLM fine-tuned with it (models/ner_layers.py). Training is spaCy's own loop
 (progress table and bar on stderr, best model by dev F1, early stopping); a few knobs come from
 the settings. Entity scores come from beam search over the trained model: an entity's raw score is
 the probability mass of the beam's parses that contain it, mapped by isotonic regression (fitted on

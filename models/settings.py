@@ -76,11 +76,11 @@ class SentimentSettings(TextClassifierSettings):
 class NerSettings(_Section):
     #: a spaCy config file; None means the bundled models/configs/ner.cfg
     config: str | None = None
-    max_epochs: int = Field(10, gt=0)
+    max_epochs: int = Field(5, gt=0)
     #: training steps without a better dev F1 before stopping early
     patience: int = Field(1600, ge=0)
     #: training steps between dev evaluations (at most one epoch apart)
-    eval_frequency: int = Field(200, gt=0)
+    eval_frequency: int = Field(400, gt=0)
     #: parses kept by the beam search that scores each entity (1 gives every entity score 1.0)
     beam_width: int = Field(8, gt=0)
     #: "greedy" keeps spaCy's trained decoder for the entities (the beam only scores them)
