@@ -1,11 +1,12 @@
 """Named-entity recognition: a spaCy pipeline trained from a config file kept in the repo.
 
 The model (models/configs/ner.cfg) is spaCy's transition-based NER over a CNN encoder fed with
-hash embeddings and MiniLM word features, MiniLM fine-tuned with it (models/ner_layers.py). Training is spaCy's own loop
-(progress table and bar on stderr, best model by dev F1, early stopping); a few knobs come from
-the settings. Entity scores come from beam search over the trained model: an entity's raw score is
-the probability mass of the beam's parses that contain it, mapped by isotonic regression (fitted on
-the validation split) to the observed chance that such an entity is right.
+hash embeddings and word features from MiniLM, which is fine-tuned along (models/ner_layers.py).
+Training is spaCy's own loop (progress table and bar on stderr, best model by dev F1, early
+stopping); a few knobs come from the settings. Entity scores come from beam search over the
+trained model: an entity's raw score is the probability mass of the beam's parses that contain it,
+mapped by isotonic regression (fitted on the validation split) to the observed chance that such an
+entity is right.
 
     ner = EntityRecognizer().fit(train_df, valid_df)  # columns: text, entities (, tokens)
     ner.predict(batch_df)   # entities: [{"label", "start", "end", "text", "score"}, ...] per row
@@ -53,9 +54,9 @@ class EntityRecognizer:
     def __init__(
         self,
         config: str | None = None,
-        max_epochs: int = 10,
+        max_epochs: int = 5,
         patience: int = 1600,
-        eval_frequency: int = 200,
+        eval_frequency: int = 400,
         beam_width: int = 8,
         decode: Literal["greedy", "beam"] = "greedy",
         valid_size: float = 0.1,
