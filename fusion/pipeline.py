@@ -15,6 +15,7 @@ import mlflow.pyfunc
 import pandas as pd
 
 from fusion.schemas import LoadedModel
+from models.base import Capability
 from models.settings import HybridSettings, get_settings
 from training.registry import NoChampionError, champion_version, connect_store, load_pyfunc
 
@@ -56,6 +57,10 @@ class HybridPipeline:
         """One capability's predictions for ``batch`` (same index)."""
         model = self._model(capability)
         return model.predict(batch[self.input_columns(capability)])
+
+    def capability(self, name: str) -> Capability:
+        """The capability object inside a loaded model, for what goes beyond ``predict`` (e.g. a chosen horizon)."""
+        return self._model(name).unwrap_python_model().capability
 
     def run(self, batch: pd.DataFrame) -> pd.DataFrame:
         """Every loaded capability over ``batch``; columns prefixed by capability name."""

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, Field, model_validator
 
 
 class IntentPrediction(BaseModel):
@@ -28,3 +31,38 @@ class LoadedModel(BaseModel):
     version: int
     alias: str
     run_id: str
+
+
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class SeriesIn(BaseModel):
+    """One series: timestamps in increasing order, each with a finite value."""
+
+    series_id: str = Field("series", min_length=1, description="a name for the series, echoed back")
+    timestamps: list[datetime] = Field(min_length=1, description="ISO 8601 times, increasing, no repeats")
+    values: list[FiniteFloat] = Field(min_length=1, description="one finite number per timestamp")
+
+    @model_validator(mode="after")
+    def _same_length(self) -> SeriesIn:
+        if len(self.timestamps) != len(self.values):
+            raise ValueError(f"timestamps has {len(self.timestamps)} items but values has {len(self.values)}; give one value per timestamp")
+        return self
+
+
+class AnomalyResult(BaseModel):
+    series_id: str
+    scores: list[float] = Field(description="anomaly score per point in [0, 1], from that point and the ones before it")
+    alarms: list[bool] = Field(description="alarm per point: score at or above the model's threshold, one per event")
+    anomalies: list[datetime] = Field(description="the timestamps that raised an alarm")
+
+
+class ForecastResult(BaseModel):
+    series_id: str
+    timestamps: list[datetime] = Field(description="the future steps, continuing the series at its own sampling step")
+    forecast: list[float]
+    lo_80: list[float]
+    hi_80: list[float]
+    lo_95: list[float]
+    hi_95: list[float]
+    model: str = Field(description="the candidate the backtest chose for this series (or the overall best for a new one)")

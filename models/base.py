@@ -32,7 +32,8 @@ class InputError(ValueError):
 @runtime_checkable
 class Capability(Protocol):
     name: ClassVar[str]
-    #: the metric the champion/challenger gate compares (higher is better)
+    #: the metric the champion/challenger gate compares (higher is better, unless the class sets
+    #: ``higher_is_better = False``, as a forecaster's error does)
     primary_metric: ClassVar[str]
     #: columns ``predict`` reads; ``fit``/``evaluate`` also read ``target_column``
     input_columns: ClassVar[tuple[str, ...]]

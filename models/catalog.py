@@ -15,6 +15,8 @@ CAPABILITIES: dict[str, str] = {
     "intent": "models.intent:IntentClassifier",
     "sentiment": "models.sentiment:SentimentClassifier",
     "ner": "models.ner:EntityRecognizer",
+    "anomaly": "models.anomaly:StreamingAnomalyDetector",
+    "forecast": "models.forecast:Forecaster",
 }
 
 

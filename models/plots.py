@@ -66,3 +66,51 @@ def per_type_scores_figure(scores: dict[str, dict[str, float]]) -> Figure:
     ax.legend(loc="lower right")
     fig.tight_layout()
     return fig
+
+
+def anomaly_figure(frame: pd.DataFrame, threshold: float) -> Figure:
+    """Per series: values with labelled anomaly windows shaded and alarms marked, over the anomaly score.
+
+    ``frame`` is the long series format with ``label``, ``score`` and ``alarm``.
+    """
+    series = list(frame.groupby("series_id", sort=False))
+    fig = Figure(figsize=(12, 3.2 * len(series)))
+    axes = fig.subplots(2 * len(series), 1, squeeze=False, gridspec_kw={"height_ratios": [3, 1] * len(series)})[:, 0]
+    for number, (name, rows) in enumerate(series):
+        top, bottom = axes[2 * number], axes[2 * number + 1]
+        time = rows["timestamp"].to_numpy()
+        top.plot(time, rows["value"], lw=0.7, color="tab:blue")
+        inside = rows["label"].to_numpy() == 1
+        top.fill_between(time, 0, 1, where=inside, transform=top.get_xaxis_transform(), color="tab:orange",
+                         alpha=0.25, label="labelled window")
+        raised = rows[rows["alarm"]]
+        top.scatter(raised["timestamp"], raised["value"], color="tab:red", zorder=3, s=18, label="alarm")
+        top.set_title(f"{name}: {len(raised)} alarm(s)", fontsize=9)
+        top.legend(loc="upper left", fontsize=7)
+        bottom.plot(time, rows["score"], lw=0.6, color="grey")
+        bottom.axhline(threshold, color="tab:red", ls="--", lw=0.8)
+        bottom.set_ylim(0, 1.05)
+        bottom.set_ylabel("score", fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def forecast_figure(shown: list[tuple], step) -> Figure:
+    """Per series: recent history, what happened next, the forecast and its 80% / 95% intervals.
+
+    ``shown`` holds (series_id, future timestamps, history tail, actual, forecast, {level: half-width}, model).
+    """
+    fig = Figure(figsize=(12, 3.0 * len(shown)))
+    axes = fig.subplots(len(shown), 1, squeeze=False)[:, 0]
+    for ax, (name, future, tail, actual, point, bands, model) in zip(axes, shown, strict=True):
+        past = future[0] - step * np.arange(len(tail), 0, -1)
+        ax.plot(past, tail, color="black", lw=0.8, label="history")
+        ax.plot(future, actual, color="black", lw=0.8, ls="--", label="actual")
+        for level, alpha in ((95, 0.15), (80, 0.3)):
+            ax.fill_between(future, point - bands[level], point + bands[level], color="tab:blue", alpha=alpha,
+                            label=f"{level}% interval")
+        ax.plot(future, point, color="tab:blue", lw=1.2, label=f"forecast ({model})")
+        ax.set_title(str(name), fontsize=9)
+        ax.legend(loc="upper left", fontsize=7)
+    fig.tight_layout()
+    return fig

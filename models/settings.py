@@ -88,6 +88,43 @@ class NerSettings(_Section):
     valid_size: float = Field(0.1, gt=0.0, lt=1.0)
 
 
+class AnomalySettings(_Section):
+    """Streaming anomaly detector (see models/anomaly.py); windows are counted in points."""
+
+    short_window: int = Field(64, ge=4)
+    long_window: int = Field(1000, ge=4)
+    #: z-distance that maps to a surprise of 1 - 1/e
+    softness: float = Field(3.0, gt=0.0)
+    average: int = Field(30, gt=0)
+    history: int = Field(8640, gt=1)
+    learning: int = Field(150, gt=1)
+    min_std: float = Field(0.03, gt=0.0)
+    breach_tolerance: float = Field(0.05, ge=0.0)
+    quiet: int = Field(75, ge=0)
+    profile: Literal["standard", "reward_low_FP_rate", "reward_low_FN_rate"] = "standard"
+    threshold: float = Field(0.5, gt=0.0, le=1.0)
+
+
+class ForecastSettings(_Section):
+    """Forecaster (see models/forecast.py): candidates chosen per series by rolling-origin backtest."""
+
+    horizon: int = Field(48, gt=0)
+    #: seasonal period in steps; None infers it from the sampling step (24 hourly, 7 daily, 12 monthly)
+    season: int | None = Field(None, gt=0)
+    candidates: tuple[Literal["seasonal_naive", "ets", "theta", "arima", "lightgbm", "combined"], ...] = (
+        "seasonal_naive", "ets", "theta", "lightgbm", "combined")
+    backtest_windows: int = Field(2, gt=0)
+    selection: Literal["per_series", "global"] = "per_series"
+    lags: int = Field(48, gt=0)
+    seasonal_lags: int = Field(7, ge=0)
+    n_estimators: int = Field(500, gt=0)
+    learning_rate: float = Field(0.05, gt=0.0)
+    num_leaves: int = Field(63, gt=1)
+    max_rows: int = Field(1_000_000, gt=0)
+    #: processes fitting the per-series statistical models (-1: one per core)
+    n_jobs: int = -1
+
+
 class ServeSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(3000, ge=1, le=65535)
@@ -95,6 +132,7 @@ class ServeSettings(_Section):
     max_latency_ms: int = Field(1000, gt=0)
     max_texts_per_request: int = Field(1000, gt=0)
     max_text_chars: int = Field(10_000, gt=0)
+    max_series_per_request: int = Field(100, gt=0)
 
 
 class ScoreSettings(_Section):
@@ -114,6 +152,8 @@ class HybridSettings(BaseSettings):
     intent: IntentSettings = IntentSettings()
     sentiment: SentimentSettings = SentimentSettings()
     ner: NerSettings = NerSettings()
+    anomaly: AnomalySettings = AnomalySettings()
+    forecast: ForecastSettings = ForecastSettings()
     serve: ServeSettings = ServeSettings()
     score: ScoreSettings = ScoreSettings()
 

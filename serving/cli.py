@@ -64,18 +64,25 @@ def train(
     text_col: TextCol = None,
     label_col: LabelCol = None,
     format: Format = "auto",
+    horizon: Annotated[Optional[int], typer.Option("--horizon", min=1, help="forecast only: steps ahead (default: [forecast].horizon)")] = None,
     no_register: Annotated[bool, typer.Option("--no-register", help="log the run but do not register or promote")] = False,
 ) -> None:
     """Train a capability, log it to MLflow, register it, and promote it if it beats the champion.
 
     The last line of output is one JSON object: run_id, model_uri, version, promoted, metrics.
     Hyperparameters come from hybrid.toml / HYBRID_<CAPABILITY>__* (e.g. HYBRID_INTENT__MODEL=lightgbm).
+    anomaly and forecast read long series files: series_id, timestamp, value (and label, for anomaly), one row per
+    observation; without --test, anomaly holds out whole series and forecast the last --horizon points of each.
     """
     from models.catalog import build_capability
     from training.datasets import load_splits
     from training.pipeline import train_capability
 
     settings = get_settings()
+    if horizon is not None:
+        if capability != "forecast":
+            _fail(f"--horizon applies to forecast only, not {capability!r}")
+        settings = settings.model_copy(update={"forecast": settings.forecast.model_copy(update={"horizon": horizon})})
     try:
         model = build_capability(capability, settings)
         splits = load_splits(model, settings, train, test, valid, text_col, label_col, format)
@@ -137,7 +144,7 @@ def serve(
     host: Annotated[Optional[str], typer.Option(help="default: [serve].host")] = None,
     port: Annotated[Optional[int], typer.Option(help="default: [serve].port")] = None,
 ) -> None:
-    """Run the BentoML service in the foreground (POST /classify, /sentiment, /ner, /models; GET /readyz, /metrics).
+    """Run the BentoML service in the foreground (POST /classify, /sentiment, /ner, /anomaly, /forecast, /models; GET /readyz, /metrics).
 
     Every capability with a champion is served; an endpoint whose model is missing answers 404 naming the command to train it.
     """
@@ -160,7 +167,11 @@ def score(
     capabilities: Annotated[str, typer.Option("--capabilities", help="comma-separated capabilities to run")] = "intent",
     text_col: Annotated[str, typer.Option("--text-col", help="column holding the text")] = "text",
 ) -> None:
-    """Score a file in batch with the champion models; keeps every input column, adds predictions."""
+    """Score a file in batch with the champion models; keeps every input column, adds <capability>_<field> columns.
+
+    Text capabilities read --text-col; anomaly reads a long series file (series_id, timestamp, value) and adds
+    anomaly_score and anomaly_alarm to every row, each series scored from its own past only.
+    """
     from serving.batch import score_file
     from training.registry import NoChampionError
 

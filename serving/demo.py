@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pandas as pd
 
 from models.catalog import build_capability
 from models.settings import HybridSettings
@@ -21,6 +22,7 @@ SAMPLE_REQUEST = {
         "How do I reset my password? The login page keeps rejecting me.",
     ]
 }
+SAMPLE_SERIES = "refunds_amount"
 # Enough for the sample tickets; `hybrid train ner` uses [ner].max_epochs.
 DEMO_NER_EPOCHS = 3
 
@@ -28,9 +30,10 @@ DEMO_NER_EPOCHS = 3
 def run_demo(settings: HybridSettings, keep_running: bool = False) -> None:
     _say(f"[1/4] sample data in {sample_data_dir(settings)}")
 
-    _say("[2/4] training the intent classifier and the entity recognizer (MLflow store: %s)" % settings.tracking_uri)
+    _say("[2/4] training the intent classifier, the entity recognizer and the anomaly detector (MLflow store: %s)"
+         % settings.tracking_uri)
     demo_settings = settings.model_copy(update={"ner": settings.ner.model_copy(update={"max_epochs": DEMO_NER_EPOCHS})})
-    for name in ("intent", "ner"):
+    for name in ("intent", "ner", "anomaly"):
         model = build_capability(name, demo_settings)
         result = train_capability(model, load_splits(model, settings), settings)
         _say(json.dumps(result.summary()))
@@ -50,6 +53,10 @@ def run_demo(settings: HybridSettings, keep_running: bool = False) -> None:
             for text, intent, found in zip(SAMPLE_REQUEST["texts"], intents, entities)
         ]
         print(json.dumps(answer, indent=2))
+        series = _sample_series(settings)
+        _say(f"POST {server.url}/anomaly with the sample series {series['series_id']!r} ({len(series['values'])} days)")
+        [found] = _post(f"{server.url}/anomaly", {"series": [series]})
+        print(json.dumps({"series_id": found["series_id"], "alarms": found["anomalies"]}, indent=2))
     finally:
         if keep_running:
             _say(f"server left running at {server.url} (pid {server.process.pid}); stop it with: kill {server.process.pid}")
@@ -58,8 +65,14 @@ def run_demo(settings: HybridSettings, keep_running: bool = False) -> None:
             _say("server stopped. `make serve` runs it in the foreground.")
 
 
-def _post(url: str) -> list:
-    response = httpx.post(url, json=SAMPLE_REQUEST, timeout=30)
+def _sample_series(settings: HybridSettings) -> dict:
+    series = pd.read_csv(sample_data_dir(settings) / "series.csv")
+    one = series[series["series_id"] == SAMPLE_SERIES]
+    return {"series_id": SAMPLE_SERIES, "timestamps": one["timestamp"].tolist(), "values": one["value"].tolist()}
+
+
+def _post(url: str, body: dict = SAMPLE_REQUEST) -> list:
+    response = httpx.post(url, json=body, timeout=30)
     response.raise_for_status()
     return response.json()
 

@@ -16,7 +16,16 @@ import pandas as pd
 from pydantic import Field, StringConstraints
 
 from fusion.pipeline import HybridPipeline
-from fusion.schemas import EntitySpan, IntentPrediction, LoadedModel, SentimentPrediction
+from fusion.schemas import (
+    AnomalyResult,
+    EntitySpan,
+    ForecastResult,
+    IntentPrediction,
+    LoadedModel,
+    SentimentPrediction,
+    SeriesIn,
+)
+from models.base import InputError
 from models.catalog import CAPABILITIES
 from models.settings import get_settings
 from training.registry import NoChampionError
@@ -25,6 +34,7 @@ settings = get_settings()
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=settings.serve.max_text_chars)]
 Texts = Annotated[list[Text], Field(min_length=1, max_length=settings.serve.max_texts_per_request)]
+Series = Annotated[list[SeriesIn], Field(min_length=1, max_length=settings.serve.max_series_per_request)]
 # Adaptive batching: concurrent requests are merged into one model call.
 BATCHED = dict(batchable=True, max_batch_size=settings.serve.max_batch_size, max_latency_ms=settings.serve.max_latency_ms)
 
@@ -39,11 +49,14 @@ class HybridService:
             )
         # A cold first call inside the batching window would make the dispatcher shed requests.
         for name in self.pipeline.models:
-            self.pipeline.predict(name, pd.DataFrame({"text": ["warm up"]}))
+            if self.pipeline.input_columns(name) == ["text"]:
+                self.pipeline.predict(name, pd.DataFrame({"text": ["warm up"]}))
 
-    def _predict(self, capability: str, texts: list[str]) -> pd.DataFrame:
+    def _predict(self, capability: str, batch: pd.DataFrame) -> pd.DataFrame:
         try:
-            return self.pipeline.predict(capability, pd.DataFrame({"text": texts}))
+            return self.pipeline.predict(capability, batch)
+        except InputError as error:  # what pydantic cannot see, e.g. timestamps out of order
+            raise bentoml.exceptions.BadInput(str(error)) from error
         except NoChampionError as error:
             # 404, not 503: BentoML replaces the body of every 5xx with a generic message, and the
             # caller needs to read which model is missing and how to train it.
@@ -52,22 +65,57 @@ class HybridService:
     @bentoml.api(**BATCHED)
     def classify(self, texts: Texts) -> list[IntentPrediction]:
         """The intent of each text, with the model's confidence. Requests are batched together."""
-        predicted = self._predict("intent", texts)
+        predicted = self._predict("intent", pd.DataFrame({"text": texts}))
         return [IntentPrediction(label=row.label, confidence=row.confidence) for row in predicted.itertuples()]
 
     @bentoml.api(**BATCHED)
     def sentiment(self, texts: Texts) -> list[SentimentPrediction]:
         """The sentiment of each text, with its calibrated probability. Requests are batched together."""
-        predicted = self._predict("sentiment", texts)
+        predicted = self._predict("sentiment", pd.DataFrame({"text": texts}))
         return [SentimentPrediction(label=row.label, confidence=row.confidence) for row in predicted.itertuples()]
 
     @bentoml.api(**BATCHED)
     def ner(self, texts: Texts) -> list[list[EntitySpan]]:
         """The named entities in each text: label, character offsets, text and score."""
-        predicted = self._predict("ner", texts)
+        predicted = self._predict("ner", pd.DataFrame({"text": texts}))
         return [[EntitySpan(**entity) for entity in row] for row in predicted["entities"]]
+
+    @bentoml.api
+    def anomaly(self, series: Series) -> list[AnomalyResult]:
+        """Streaming anomaly scores for each series: every point scored from itself and the points before it."""
+        frame = _series_frame(series)
+        predicted = self._predict("anomaly", frame).join(frame)
+        return [
+            AnomalyResult(series_id=s.series_id, scores=rows["score"].tolist(), alarms=rows["alarm"].tolist(),
+                          anomalies=rows.loc[rows["alarm"], "timestamp"].tolist())
+            for s, (_, rows) in zip(series, predicted.groupby("series_id", sort=False))
+        ]
+
+    @bentoml.api
+    def forecast(self, series: Series, horizon: Annotated[int | None, Field(ge=1)] = None) -> list[ForecastResult]:
+        """Point forecasts with 80% and 95% intervals for each series, ``horizon`` steps past its last timestamp."""
+        frame = _series_frame(series)
+        try:
+            predicted = self.pipeline.capability("forecast").forecast(frame, horizon)
+        except InputError as error:
+            raise bentoml.exceptions.BadInput(str(error)) from error
+        except NoChampionError as error:
+            raise bentoml.exceptions.NotFound(str(error)) from error
+        return [
+            ForecastResult(series_id=name, timestamps=rows["timestamp"].tolist(), model=rows["model"].iloc[0],
+                           **{c: rows[c].tolist() for c in ("forecast", "lo_80", "hi_80", "lo_95", "hi_95")})
+            for name, rows in predicted.groupby("series_id", sort=False)
+        ]
 
     @bentoml.api
     def models(self) -> list[LoadedModel]:
         """Which registry version of each capability this server is running."""
         return list(self.pipeline.loaded.values())
+
+
+def _series_frame(series: list[SeriesIn]) -> pd.DataFrame:
+    """Request series as one long frame."""
+    if len({s.series_id for s in series}) < len(series):
+        raise bentoml.exceptions.BadInput("series: each series needs its own series_id within a request")
+    return pd.concat([pd.DataFrame({"series_id": s.series_id, "timestamp": s.timestamps, "value": s.values})
+                      for s in series], ignore_index=True)

@@ -135,3 +135,29 @@ def ner_champion(settings: HybridSettings):
     result = train_capability(model, load_splits(model, settings), settings)
     assert result.promoted, result.decision
     return result
+
+
+@pytest.fixture(scope="session")
+def anomaly_champion(settings: HybridSettings):
+    """The streaming anomaly detector tuned on the sample series by the real pipeline, promoted."""
+    from models.catalog import build_capability
+    from training.datasets import load_splits
+    from training.pipeline import train_capability
+
+    model = build_capability("anomaly", settings)
+    result = train_capability(model, load_splits(model, settings), settings)
+    assert result.promoted, result.decision
+    return result
+
+
+@pytest.fixture(scope="session")
+def forecast_champion(settings: HybridSettings):
+    """The forecaster trained on the sample series (last 48 days of each held out) by the real pipeline, promoted."""
+    from models.catalog import build_capability
+    from training.datasets import load_splits
+    from training.pipeline import train_capability
+
+    model = build_capability("forecast", settings)
+    result = train_capability(model, load_splits(model, settings), settings)
+    assert result.promoted, result.decision
+    return result

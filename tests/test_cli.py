@@ -119,3 +119,107 @@ def test_score_unsupported_output_format(champion, tmp_path: Path) -> None:
     pd.DataFrame({"text": ["hi"]}).to_csv(tmp_path / "in.csv", index=False)
     result = invoke("score", "--input", str(tmp_path / "in.csv"), "--output", str(tmp_path / "out.xlsx"))
     assert result.exit_code == 2 and ".xlsx" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def series_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The sample series split by series into a training CSV (with a renamed label) and a test Parquet."""
+    from training.sample_data import generate_series
+
+    folder = tmp_path_factory.mktemp("series")
+    series = generate_series().drop(columns="anomaly_type")
+    is_test = series["series_id"] == "signups"
+    series[~is_test].rename(columns={"label": "incident"}).to_csv(folder / "train.csv", index=False)
+    series[is_test].to_parquet(folder / "test.parquet")
+    return folder / "train.csv", folder / "test.parquet"
+
+
+@pytest.mark.integration
+def test_train_anomaly_on_a_long_format_file(series_files, tmp_path: Path) -> None:
+    from conftest import StoreSwitch
+
+    train, test = series_files
+    with StoreSwitch(tmp_path / "store"):  # its own store: this run must not touch the session's champion
+        result = invoke("train", "anomaly", "--train", str(train), "--test", str(test), "--label-col", "incident")
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["model_uri"] == "models:/anomaly/1" and summary["promoted"]
+    assert {"nab_standard", "nab_reward_low_fp_rate", "nab_reward_low_fn_rate"} <= set(summary["metrics"])
+    assert summary["metrics"]["n_series"] == 1
+
+
+def test_evaluate_anomaly_prints_nab_scores(anomaly_champion, series_files) -> None:
+    _, test = series_files
+    result = invoke("evaluate", "anomaly", "--test", str(test))
+    assert result.exit_code == 0, result.stderr
+    metrics = json.loads(result.stdout.strip().splitlines()[-1])["metrics"]
+    assert -100.0 < metrics["nab_standard"] <= 100.0
+    assert metrics["windows_found"] + metrics["windows_missed"] > 0
+
+
+def test_evaluate_anomaly_rejects_an_unsorted_file(anomaly_champion, series_files, tmp_path: Path) -> None:
+    _, test = series_files
+    pd.read_parquet(test).iloc[::-1].to_csv(tmp_path / "backwards.csv", index=False)
+    result = invoke("evaluate", "anomaly", "--test", str(tmp_path / "backwards.csv"))
+    assert result.exit_code == 2 and "not sorted by timestamp" in result.stderr
+
+
+def test_score_anomaly_adds_a_score_and_alarm_per_row(anomaly_champion, series_files, tmp_path: Path) -> None:
+    _, test = series_files
+    source = pd.read_parquet(test).drop(columns="label")
+    source.to_csv(tmp_path / "in.csv", index=False)
+    result = invoke("score", "--input", str(tmp_path / "in.csv"), "--output", str(tmp_path / "out.csv"), "--capabilities", "anomaly")
+    assert result.exit_code == 0, result.stderr
+    scored = pd.read_csv(tmp_path / "out.csv")
+    assert list(scored.columns) == [*source.columns, "anomaly_score", "anomaly_alarm"]
+    assert len(scored) == len(source) and scored["anomaly_score"].between(0, 1).all()
+    assert scored["anomaly_alarm"].sum() > 0
+
+
+@pytest.mark.integration
+def test_train_forecast_with_a_horizon(series_files, tmp_path: Path) -> None:
+    from conftest import StoreSwitch
+
+    frame = pd.concat([pd.read_csv(series_files[0]), pd.read_parquet(series_files[1])], ignore_index=True)
+    frame = frame.sort_values(["series_id", "timestamp"], kind="stable")
+    is_test = frame.groupby("series_id").cumcount(ascending=False) < 10
+    frame[~is_test].to_csv(tmp_path / "history.csv", index=False)
+    frame[is_test].to_csv(tmp_path / "future.csv", index=False)
+    with StoreSwitch(tmp_path / "store"):
+        result = invoke("train", "forecast", "--train", str(tmp_path / "history.csv"), "--test", str(tmp_path / "future.csv"),
+                        "--horizon", "10")
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["promoted"] and summary["metrics"]["n_points"] == 5 * 10
+    assert {"smape", "mase", "owa", "coverage_80", "coverage_95"} <= set(summary["metrics"])
+
+
+def test_horizon_is_for_forecast_only(settings) -> None:
+    result = invoke("train", "intent", "--horizon", "5")
+    assert result.exit_code == 2 and "forecast only" in result.stderr
+
+
+def test_evaluate_and_score_forecast(forecast_champion, settings, tmp_path: Path) -> None:
+    from training.datasets import sample_data_dir
+
+    series = pd.read_csv(sample_data_dir(settings) / "series.csv")
+    history = series.groupby("series_id").head(600)
+    future = series.groupby("series_id").nth(list(range(600, 620))).reset_index(drop=True)
+    history.to_csv(tmp_path / "history.csv", index=False)
+    result = invoke("score", "--input", str(tmp_path / "history.csv"), "--output", str(tmp_path / "forecast.parquet"),
+                    "--capabilities", "forecast")
+    assert result.exit_code == 0, result.stderr
+    forecast = pd.read_parquet(tmp_path / "forecast.parquet")
+    assert len(forecast) == 5 * 48
+    assert {"series_id", "timestamp", "forecast", "lo_95", "hi_95", "model"} <= set(forecast.columns)
+    assert (forecast.groupby("series_id")["timestamp"].min() == pd.Timestamp("2024-08-23")).all()
+
+    # The champion was trained on all but the last 48 days of each sample series: those days are its test.
+    series.groupby("series_id").tail(48).to_csv(tmp_path / "last48.csv", index=False)
+    result = invoke("evaluate", "forecast", "--test", str(tmp_path / "last48.csv"))
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1])["metrics"]["n_points"] == 5 * 48
+
+    future.to_csv(tmp_path / "future.csv", index=False)  # days 600-619 do not follow the training data
+    result = invoke("evaluate", "forecast", "--test", str(tmp_path / "future.csv"))
+    assert result.exit_code == 2 and "continue its training data" in result.stderr

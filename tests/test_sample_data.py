@@ -76,7 +76,7 @@ def test_written_files_round_trip(tmp_path: Path) -> None:
     assert list(kb_records[0]) == ["doc_id", "title", "body", "category", "updated"]
 
     frame = pd.read_csv(paths["series"], keep_default_na=False)
-    assert list(frame.columns) == ["series_id", "date", "value", "is_anomaly", "anomaly_type"]
+    assert list(frame.columns) == ["series_id", "timestamp", "value", "label", "anomaly_type"]
     pd.testing.assert_frame_equal(frame, generate_series(), check_dtype=False)
 
 
@@ -190,11 +190,11 @@ def test_knowledge_base_bodies_hold_concrete_facts(kb: pd.DataFrame) -> None:
 
 
 def test_series_schema_and_contiguous_dates(series: pd.DataFrame) -> None:
-    assert list(series.columns) == ["series_id", "date", "value", "is_anomaly", "anomaly_type"]
+    assert list(series.columns) == ["series_id", "timestamp", "value", "label", "anomaly_type"]
     ids = series["series_id"].unique()
     assert 4 <= len(ids) <= 6
     for _, group in series.groupby("series_id", sort=False):
-        dates = pd.to_datetime(group["date"], format="%Y-%m-%d")
+        dates = pd.to_datetime(group["timestamp"], format="%Y-%m-%d")
         assert dates.iloc[0] == pd.Timestamp("2023-01-01")
         assert 700 <= len(group) <= 760
         assert (dates.diff().dropna() == pd.Timedelta(days=1)).all()
@@ -205,8 +205,8 @@ def test_series_schema_and_contiguous_dates(series: pd.DataFrame) -> None:
 
 
 def test_anomaly_labels_are_consistent(series: pd.DataFrame) -> None:
-    assert set(series["is_anomaly"]) == {0, 1}
-    assert ((series["is_anomaly"] == 1) == (series["anomaly_type"] != "")).all()
+    assert set(series["label"]) == {0, 1}
+    assert ((series["label"] == 1) == (series["anomaly_type"] != "")).all()
     assert set(series["anomaly_type"]) - {""} <= ANOMALY_TYPES
     assert {"spike", "dip", "level_shift"} <= set(series["anomaly_type"])
 

@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import pandas as pd
 import pytest
 
 from serving.server import ServiceProcess, free_port
@@ -14,7 +15,7 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def server(champion, ner_champion, tmp_path_factory: pytest.TempPathFactory):
+def server(champion, ner_champion, anomaly_champion, forecast_champion, tmp_path_factory: pytest.TempPathFactory):
     log_path = tmp_path_factory.mktemp("server") / "server.log"
     with ServiceProcess(port=free_port(), log_path=log_path) as running:
         yield running
@@ -110,6 +111,72 @@ def test_endpoint_without_a_model_says_what_to_do(server) -> None:
     assert "hybrid train sentiment" in response.text
 
 
+def _series_body(n: int = 600, spike_at: int = 500) -> dict:
+    values = [100.0 + (i % 7) for i in range(n)]
+    values[spike_at] = 400.0
+    stamps = [f"2024-01-{1 + i // 24:02d}T{i % 24:02d}:00:00" for i in range(n)]
+    return {"series": [{"series_id": "latency", "timestamps": stamps, "values": values}]}
+
+
+def test_anomaly_scores_every_point_and_flags_the_spike(server) -> None:
+    response = post(server, "/anomaly", _series_body())
+    assert response.status_code == 200, response.text
+    [result] = response.json()
+    assert result["series_id"] == "latency"
+    assert len(result["scores"]) == len(result["alarms"]) == 600
+    assert all(0.0 <= s <= 1.0 for s in result["scores"])
+    assert result["scores"].index(max(result["scores"])) == 500
+    assert result["alarms"][500] and "2024-01-21T20:00:00" in result["anomalies"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda b: b["series"][0].update(values=b["series"][0]["values"][:-1]), "one value per timestamp"),
+        (lambda b: b["series"][0]["values"].__setitem__(3, "high"), "valid number"),
+        (lambda b: b["series"][0]["timestamps"].__setitem__(3, "soon"), "timestamps"),
+        (lambda b: b["series"][0]["timestamps"].__setitem__(5, b["series"][0]["timestamps"][4]), "duplicate timestamp"),
+        (lambda b: b["series"][0]["timestamps"].reverse(), "not sorted"),
+        (lambda b: b.update(series=[]), "at least 1 item"),
+        (lambda b: b["series"].append(dict(b["series"][0])), "its own series_id"),
+    ],
+)
+def test_bad_series_are_a_400_saying_what_is_wrong(server, change, message: str) -> None:
+    body = _series_body(n=40, spike_at=30)
+    change(body)
+    response = post(server, "/anomaly", body)
+    assert response.status_code == 400, response.text
+    assert message in response.text
+
+
+def _daily_body(days: int = 120) -> dict:
+    stamps = [str(d.date()) for d in pd.date_range("2024-01-01", periods=days, freq="D")]
+    values = [200.0 + 30.0 * (i % 7 in (5, 6)) + i * 0.5 for i in range(days)]
+    return {"series": [{"series_id": "tickets", "timestamps": stamps, "values": values}]}
+
+
+def test_forecast_continues_each_series_with_intervals(server) -> None:
+    response = post(server, "/forecast", {**_daily_body(), "horizon": 10})
+    assert response.status_code == 200, response.text
+    [result] = response.json()
+    assert result["series_id"] == "tickets" and len(result["forecast"]) == 10
+    assert result["timestamps"][0] == "2024-04-30T00:00:00"
+    for lo95, lo80, point, hi80, hi95 in zip(result["lo_95"], result["lo_80"], result["forecast"], result["hi_80"], result["hi_95"]):
+        assert lo95 <= lo80 <= point <= hi80 <= hi95
+    assert 200 < result["forecast"][0] < 320
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [({**_daily_body(), "horizon": 500}, "horizon"), ({**_daily_body(), "horizon": 0}, "greater than or equal to 1"),
+     ({"series": [{"series_id": "x", "timestamps": ["2024-01-01"], "values": [1.0]}]}, "single point")],
+)
+def test_bad_forecast_requests_are_a_400(server, body, message: str) -> None:
+    response = post(server, "/forecast", body)
+    assert response.status_code == 400, response.text
+    assert message in response.text
+
+
 def test_server_still_healthy_after_bad_input(server) -> None:
     post(server, "/classify", {"texts": []})
     assert httpx.get(f"{server.url}/readyz", timeout=5).status_code == 200
@@ -121,7 +188,7 @@ def test_operational_endpoints(server) -> None:
     metrics = httpx.get(f"{server.url}/metrics", timeout=5).text
     assert "bentoml_service_request" in metrics
     spec = httpx.get(f"{server.url}/docs.json", timeout=5).json()
-    assert {"/classify", "/sentiment", "/ner"} <= set(spec["paths"])
+    assert {"/classify", "/sentiment", "/ner", "/anomaly", "/forecast"} <= set(spec["paths"])
 
 
 def test_server_without_a_champion_fails_with_a_hint(tmp_path: Path) -> None:

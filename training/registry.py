@@ -110,7 +110,8 @@ def promote_if_better(
                 int(current.version),
             )
         else:
-            better = challenger_score > champion_score
+            higher_is_better = getattr(capability, "higher_is_better", True)
+            better = challenger_score > champion_score if higher_is_better else challenger_score < champion_score
             verdict = "promoted to champion" if better else f"stays a challenger; champion is still v{current.version}"
             decision = PromotionDecision(
                 better,

@@ -1076,15 +1076,15 @@ def _one_series(spec: _SeriesSpec, dates: pd.DatetimeIndex, rng: np.random.Gener
         values = np.round(values)
     return pd.DataFrame({
         "series_id": spec.series_id,
-        "date": dates.strftime("%Y-%m-%d"),
+        "timestamp": dates.strftime("%Y-%m-%d"),
         "value": np.round(values, 3),
-        "is_anomaly": (anomaly_type != "").astype(int),
+        "label": (anomaly_type != "").astype(int),
         "anomaly_type": anomaly_type.astype(str),
     })
 
 
 def generate_series(seed: int = 7) -> pd.DataFrame:
-    """Long-format daily series with trend, seasonality, noise and anomalies."""
+    """Daily series with trend, seasonality, noise and anomalies, in the long format (label = 1 inside an anomaly)."""
     rng = np.random.default_rng(seed)
     dates = pd.date_range(SERIES_START, periods=SERIES_DAYS, freq="D")
     frames = [_one_series(spec, dates, rng) for spec in _SERIES]
