@@ -38,10 +38,12 @@ serve: install  ## run the service in the foreground on localhost:3000 (trains f
 test: install  ## run the test suite
 	$(BIN)/python -m pytest
 
-bench: install  ## benchmarks on ../shared/data (results in bench/results/; about 75 minutes)
+bench: install  ## benchmarks on ../shared/data (results in bench/results/; about 85 minutes)
 	$(BIN)/python bench/intent.py
 	$(BIN)/python bench/sentiment.py
 	$(BIN)/python bench/ner.py
+	$(BIN)/python bench/nab.py --grid '{"long_window": [288, 1000, 2000], "quiet": [75, 100, 150], "average": [10, 30]}'
+	$(BIN)/python bench/m4.py
 
 data: install  ## (re)generate the bundled sample data in data/sample/
 	$(BIN)/hybrid data

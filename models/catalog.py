@@ -17,6 +17,7 @@ CAPABILITIES: dict[str, str] = {
     "ner": "models.ner:EntityRecognizer",
     "anomaly": "models.anomaly:StreamingAnomalyDetector",
     "forecast": "models.forecast:Forecaster",
+    "tabular_anomaly": "models.tabular_anomaly:TabularAnomalyDetector",
 }
 
 

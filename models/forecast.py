@@ -26,6 +26,7 @@ from typing import Any, ClassVar, Literal, Self
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from tqdm.auto import tqdm
 
 from models.base import InputError
 from models.forecast_global import GlobalBoostedForecaster
@@ -50,7 +51,7 @@ class Forecaster:
         self,
         horizon: int = 48,
         season: int | None = None,
-        candidates: tuple[str, ...] = ("seasonal_naive", "ets", "theta", "lightgbm", "combined"),
+        candidates: tuple[str, ...] = ("seasonal_naive", "ets", "theta", "arima", "lightgbm", "combined"),
         backtest_windows: int = 2,
         selection: Literal["per_series", "global"] = "per_series",
         lags: int = 48,
@@ -117,7 +118,8 @@ class Forecaster:
     def _backtest(self, series: list[RegularSeries]) -> dict[str, list[list[np.ndarray]]]:
         """Signed errors / MASE scale, per candidate, per series, per window (one array of ``horizon``)."""
         errors: dict[str, list[list[np.ndarray]]] = {c: [[] for _ in series] for c in self.candidates}
-        for window in range(1, self.backtest_windows + 1):
+        for window in tqdm(range(1, self.backtest_windows + 1), desc="backtest origins", unit="origin",
+                           disable=len(series) < 50):
             cut = window * self.horizon
             usable = [i for i, s in enumerate(series) if len(s.values) - cut >= max(2 * self.season_, 8)]
             if not usable:
@@ -391,11 +393,13 @@ def infer_season(step: pd.DateOffset) -> int:
 
 def _local_forecasts(name: str, histories: list[np.ndarray], horizon: int, season: int, n_jobs: int) -> np.ndarray:
     model = LOCAL_MODELS[name]
+    # A progress bar only where fitting takes a while: a few series are forecast in a blink.
+    bar = tqdm(histories, desc=f"{name} forecasts", unit="series", leave=False, disable=len(histories) < 50)
     if n_jobs == 1 or len(histories) < 8:
-        return np.array([model(y, horizon, season) for y in histories])
+        return np.array([model(y, horizon, season) for y in bar])
     from joblib import Parallel, delayed
 
-    return np.array(Parallel(n_jobs=n_jobs, batch_size=8)(delayed(model)(y, horizon, season) for y in histories))
+    return np.array(Parallel(n_jobs=n_jobs, batch_size=8)(delayed(model)(y, horizon, season) for y in bar))
 
 
 def _positive(scale: float) -> float:

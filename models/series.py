@@ -30,7 +30,7 @@ def validate_series(frame: pd.DataFrame, where: str, label: bool = False) -> pd.
     # Positions, not index labels, name the rows at fault: an index may repeat.
     frame = frame.reset_index(drop=True)
     frame["series_id"] = frame["series_id"].astype(str)
-    frame["timestamp"] = _timestamps(frame["timestamp"], where)
+    frame["timestamp"] = parse_timestamps(frame["timestamp"], where)
     frame["value"] = _values(frame, where)
     if label:
         frame["label"] = _labels(frame, where)
@@ -38,7 +38,9 @@ def validate_series(frame: pd.DataFrame, where: str, label: bool = False) -> pd.
     return frame
 
 
-def _timestamps(column: pd.Series, where: str) -> pd.Series:
+def parse_timestamps(column: pd.Series, where: str) -> pd.Series:
+    """Timestamps as naive datetime64 (time zones converted to UTC), or an InputError naming the first bad row."""
+    column = column.reset_index(drop=True)
     if pd.api.types.is_datetime64_any_dtype(column):
         parsed = column
     else:

@@ -105,6 +105,15 @@ class AnomalySettings(_Section):
     threshold: float = Field(0.5, gt=0.0, le=1.0)
 
 
+class TabularAnomalySettings(_Section):
+    """Isolation forest over feature rows (see models/tabular_anomaly.py)."""
+
+    n_estimators: int = Field(200, gt=0)
+    max_samples: int | Literal["auto"] = "auto"
+    #: share of training rows above the alarm threshold when no labels tune it
+    contamination: float = Field(0.01, gt=0.0, lt=0.5)
+
+
 class ForecastSettings(_Section):
     """Forecaster (see models/forecast.py): candidates chosen per series by rolling-origin backtest."""
 
@@ -112,7 +121,7 @@ class ForecastSettings(_Section):
     #: seasonal period in steps; None infers it from the sampling step (24 hourly, 7 daily, 12 monthly)
     season: int | None = Field(None, gt=0)
     candidates: tuple[Literal["seasonal_naive", "ets", "theta", "arima", "lightgbm", "combined"], ...] = (
-        "seasonal_naive", "ets", "theta", "lightgbm", "combined")
+        "seasonal_naive", "ets", "theta", "arima", "lightgbm", "combined")
     backtest_windows: int = Field(2, gt=0)
     selection: Literal["per_series", "global"] = "per_series"
     lags: int = Field(48, gt=0)
@@ -154,6 +163,7 @@ class HybridSettings(BaseSettings):
     ner: NerSettings = NerSettings()
     anomaly: AnomalySettings = AnomalySettings()
     forecast: ForecastSettings = ForecastSettings()
+    tabular_anomaly: TabularAnomalySettings = TabularAnomalySettings()
     serve: ServeSettings = ServeSettings()
     score: ScoreSettings = ScoreSettings()
 

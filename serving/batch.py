@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from fusion.pipeline import HybridPipeline
 from models.base import InputError
+from models.series import parse_timestamps
 from models.settings import HybridSettings
 from training.datasets import read_table, write_table
 
@@ -64,7 +65,10 @@ def _model_input(frame: pd.DataFrame, pipeline: HybridPipeline, text_col: str) -
     if missing:
         hint = "; pass --text-col" if "text" in needed else "; series files are long: series_id, timestamp, value"
         raise InputError(f"input has no column(s) {missing} (columns: {list(frame.columns)}){hint}")
-    return pd.DataFrame({c: frame[source[c]] for c in needed}, index=frame.index)
+    model_input = pd.DataFrame({c: frame[source[c]] for c in needed}, index=frame.index)
+    if "timestamp" in needed:  # files hold text; the models' signatures say datetime
+        model_input["timestamp"] = parse_timestamps(model_input["timestamp"], "input").to_numpy()
+    return model_input
 
 
 def _chunks(model_input: pd.DataFrame, chunk_size: int):

@@ -27,6 +27,7 @@ from fusion.schemas import (
 )
 from models.base import InputError
 from models.catalog import CAPABILITIES
+from models.series import parse_timestamps
 from models.settings import get_settings
 from training.registry import NoChampionError
 
@@ -117,5 +118,7 @@ def _series_frame(series: list[SeriesIn]) -> pd.DataFrame:
     """Request series as one long frame."""
     if len({s.series_id for s in series}) < len(series):
         raise bentoml.exceptions.BadInput("series: each series needs its own series_id within a request")
-    return pd.concat([pd.DataFrame({"series_id": s.series_id, "timestamp": s.timestamps, "value": s.values})
-                      for s in series], ignore_index=True)
+    frame = pd.concat([pd.DataFrame({"series_id": s.series_id, "timestamp": s.timestamps, "value": s.values})
+                       for s in series], ignore_index=True)
+    # Offsets in the request ("...Z", "+02:00") become naive UTC, the models' datetime type.
+    return frame.assign(timestamp=parse_timestamps(frame["timestamp"], "series"))

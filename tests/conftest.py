@@ -50,12 +50,16 @@ class StoreSwitch:
         return get_settings()
 
     def __exit__(self, *exc: object) -> None:
+        from training.registry import connect_store
+
         for key, value in self._saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
         get_settings.cache_clear()
+        # MLflow keeps the last store it was pointed at process-wide; point it back.
+        connect_store(get_settings())
 
 
 @pytest.fixture(scope="session")

@@ -139,8 +139,9 @@ def test_train_anomaly_on_a_long_format_file(series_files, tmp_path: Path) -> No
     from conftest import StoreSwitch
 
     train, test = series_files
+    pd.read_parquet(test).rename(columns={"label": "incident"}).to_csv(tmp_path / "test.csv", index=False)
     with StoreSwitch(tmp_path / "store"):  # its own store: this run must not touch the session's champion
-        result = invoke("train", "anomaly", "--train", str(train), "--test", str(test), "--label-col", "incident")
+        result = invoke("train", "anomaly", "--train", str(train), "--test", str(tmp_path / "test.csv"), "--label-col", "incident")
     assert result.exit_code == 0, result.stderr
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["model_uri"] == "models:/anomaly/1" and summary["promoted"]
@@ -223,3 +224,23 @@ def test_evaluate_and_score_forecast(forecast_champion, settings, tmp_path: Path
     future.to_csv(tmp_path / "future.csv", index=False)  # days 600-619 do not follow the training data
     result = invoke("evaluate", "forecast", "--test", str(tmp_path / "future.csv"))
     assert result.exit_code == 2 and "continue its training data" in result.stderr
+
+
+@pytest.mark.integration
+def test_train_and_score_tabular_anomaly_on_feature_rows(tmp_path: Path) -> None:
+    from conftest import StoreSwitch
+    from test_tabular_anomaly import _rows
+
+    _rows(seed=0).rename(columns={"label": "fraud"}).to_csv(tmp_path / "train.csv", index=False)
+    _rows(seed=1).rename(columns={"label": "fraud"}).to_parquet(tmp_path / "test.parquet")
+    _rows(seed=2).drop(columns="label").to_csv(tmp_path / "new.csv", index=False)
+    with StoreSwitch(tmp_path / "store"):
+        trained = invoke("train", "tabular_anomaly", "--train", str(tmp_path / "train.csv"),
+                         "--test", str(tmp_path / "test.parquet"), "--label-col", "fraud")
+        scored = invoke("score", "--input", str(tmp_path / "new.csv"), "--output", str(tmp_path / "out.csv"),
+                        "--capabilities", "tabular_anomaly")
+    assert trained.exit_code == 0, trained.stderr
+    assert json.loads(trained.stdout.strip().splitlines()[-1])["metrics"]["average_precision"] > 0.3  # chance: 0.02
+    assert scored.exit_code == 0, scored.stderr
+    out = pd.read_csv(tmp_path / "out.csv")
+    assert list(out.columns) == ["amount", "fee", "noise", "merchant", "tabular_anomaly_score", "tabular_anomaly_alarm"]

@@ -46,11 +46,12 @@ def test_concurrent_requests_are_batched_but_answered_separately(server) -> None
     assert [len(r.json()) for r in responses] == [len(t) for t in requests]
 
 
-def test_models_reports_the_champion_version(server, champion, ner_champion) -> None:
+def test_models_reports_the_champion_version(server, champion, ner_champion, anomaly_champion, forecast_champion) -> None:
     loaded = post(server, "/models", {}).json()
     assert loaded == [
-        {"capability": "intent", "version": champion.version, "alias": "champion", "run_id": champion.run_id},
-        {"capability": "ner", "version": ner_champion.version, "alias": "champion", "run_id": ner_champion.run_id},
+        {"capability": name, "version": result.version, "alias": "champion", "run_id": result.run_id}
+        for name, result in (("intent", champion), ("ner", ner_champion), ("anomaly", anomaly_champion),
+                             ("forecast", forecast_champion))
     ]
 
 

@@ -17,7 +17,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from models.base import Capability, InputError
-from models.series import SERIES_COLUMNS
+from models.series import SERIES_COLUMNS, parse_timestamps
 from models.settings import HybridSettings
 
 READERS = {
@@ -124,6 +124,13 @@ def load_frame(
     frame = read_table(path)
     if capability.input_columns == SERIES_COLUMNS:
         return _series_frame(frame, path, label_col, capability.target_column)
+    if not capability.input_columns:  # feature rows: the capability picks its columns when it fits
+        if label_col and label_col != capability.target_column:
+            if label_col not in frame.columns:
+                raise InputError(f"{path}: --label-col {label_col!r} not found; it has {list(frame.columns)}")
+            frame = frame.drop(columns=[capability.target_column], errors="ignore")
+            frame = frame.rename(columns={label_col: capability.target_column})
+        return frame
     text, label = capability.input_columns[0], capability.target_column
     source = {text: text_col or text, label: label_col or label}
     needed = [text, label]
@@ -154,7 +161,8 @@ def _series_frame(frame: pd.DataFrame, path: Path | str, label_col: str | None, 
     if missing:
         raise InputError(f"{path}: column(s) {missing} not found; it has {list(frame.columns)}. "
                          f"Series files are long: {', '.join(SERIES_COLUMNS)}[, label], one row per observation.")
-    return frame
+    # Parsed here, so the model's logged signature says datetime and every caller passes one.
+    return frame.reset_index(drop=True).assign(timestamp=parse_timestamps(frame["timestamp"], str(path)))
 
 
 def load_splits(
