@@ -12,7 +12,6 @@ test, to show what the choice per series adds. Writes bench/results/m4.json.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -24,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from models.forecast import Forecaster  # noqa: E402
 from models.forecast_metrics import mase, naive2, owa, smape  # noqa: E402
-from report import machine, write_report  # noqa: E402
+from report import machine, parse_overrides, write_report  # noqa: E402
 from training.m4 import read_m4_hourly  # noqa: E402
 
 #: sMAPE / MASE / OWA on M4 Hourly, from the organisers' "Evaluation and Ranks.xlsx"
@@ -33,19 +32,6 @@ PUBLISHED = {
     "Pawlikowski": (9.611, 0.873, 0.444), "Montero-Manso FFORMA": (11.506, 0.819, 0.484),
     "Seasonal naive": (13.912, 1.193, 0.627), "Theta": (18.138, 2.455, 1.006), "Naive2": (18.383, 2.395, 1.000),
 }
-
-
-def parse_overrides(pairs: list[str]) -> dict[str, object]:
-    overrides = {}
-    for pair in pairs:
-        key, _, value = pair.partition("=")
-        try:
-            overrides[key] = json.loads(value)
-        except json.JSONDecodeError:
-            overrides[key] = value
-        if isinstance(overrides[key], list):
-            overrides[key] = tuple(overrides[key])
-    return overrides
 
 
 def score(actual: list[np.ndarray], histories: list[np.ndarray], forecasts: np.ndarray, season: int) -> dict[str, float]:

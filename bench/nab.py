@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from models.anomaly import StreamingAnomalyDetector, alarm_score, best_thresholds  # noqa: E402
 from models.nab_scoring import PROFILES, SeriesSweep, normalize, score_corpus  # noqa: E402
-from report import machine, write_report  # noqa: E402
+from report import machine, parse_overrides, write_report  # noqa: E402
 from training.nab import read_nab  # noqa: E402
 
 #: standard / reward low FP / reward low FN, from the NAB repository's README
@@ -42,14 +42,6 @@ SCOREBOARD = {
     "earthgecko Skyline": (58.2, 46.2, 63.9), "KNN CAD": (58.0, 43.4, 64.8), "Relative Entropy": (54.6, 47.6, 58.8),
     "Random Cut Forest": (51.7, 38.4, 59.7), "Twitter ADVec": (47.1, 33.6, 53.5), "Windowed Gaussian": (39.6, 20.9, 47.4),
 }
-
-
-def parse_overrides(pairs: list[str]) -> dict[str, object]:
-    overrides = {}
-    for pair in pairs:
-        key, _, value = pair.partition("=")
-        overrides[key] = json.loads(value) if value.replace(".", "", 1).replace("-", "", 1).isdigit() else value
-    return overrides
 
 
 def corpus_scores(

@@ -141,27 +141,25 @@ def ner_champion(settings: HybridSettings):
     return result
 
 
-@pytest.fixture(scope="session")
-def anomaly_champion(settings: HybridSettings):
-    """The streaming anomaly detector tuned on the sample series by the real pipeline, promoted."""
+def _sample_champion(name: str, settings: HybridSettings):
+    """Capability ``name`` (settings' defaults) trained on its sample data by the real pipeline, promoted."""
     from models.catalog import build_capability
     from training.datasets import load_splits
     from training.pipeline import train_capability
 
-    model = build_capability("anomaly", settings)
+    model = build_capability(name, settings)
     result = train_capability(model, load_splits(model, settings), settings)
     assert result.promoted, result.decision
     return result
+
+
+@pytest.fixture(scope="session")
+def anomaly_champion(settings: HybridSettings):
+    """The streaming anomaly detector, thresholds tuned on four sample series (one held out)."""
+    return _sample_champion("anomaly", settings)
 
 
 @pytest.fixture(scope="session")
 def forecast_champion(settings: HybridSettings):
-    """The forecaster trained on the sample series (last 48 days of each held out) by the real pipeline, promoted."""
-    from models.catalog import build_capability
-    from training.datasets import load_splits
-    from training.pipeline import train_capability
-
-    model = build_capability("forecast", settings)
-    result = train_capability(model, load_splits(model, settings), settings)
-    assert result.promoted, result.decision
-    return result
+    """The forecaster, trained on the sample series with the last 48 days of each held out."""
+    return _sample_champion("forecast", settings)
