@@ -66,3 +66,21 @@ class ForecastResult(BaseModel):
     lo_95: list[float]
     hi_95: list[float]
     model: str = Field(description="the candidate the backtest chose for this series (or the overall best for a new one)")
+
+
+class SearchHit(BaseModel):
+    chunk_id: str = Field(description="<doc_id>#<position>: the chunk's place in its document, for citations")
+    doc_id: str = Field(description="the document: its record id, or its path relative to the ingested folder")
+    title: str
+    text: str
+    source: str = Field(description="the file the document was read from")
+    score: float = Field(description="the score of the mode asked for; higher is better")
+    dense_score: float | None = Field(None, description="cosine similarity to the query, when the dense stage scored it")
+    bm25_score: float | None = Field(None, description="BM25 score, when the sparse stage scored it")
+
+
+class SearchResult(BaseModel):
+    collection: str
+    version: str = Field(description="the collection version searched (changes after each ingest that adds or removes)")
+    mode: str
+    hits: list[SearchHit]

@@ -18,6 +18,7 @@ CAPABILITIES: dict[str, str] = {
     "anomaly": "models.anomaly:StreamingAnomalyDetector",
     "forecast": "models.forecast:Forecaster",
     "tabular_anomaly": "models.tabular_anomaly:TabularAnomalyDetector",
+    "reranker": "models.reranker:SearchReranker",
 }
 
 

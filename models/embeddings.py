@@ -27,9 +27,12 @@ def default_model_path() -> Path:
 
 
 class SentenceEncoder:
-    def __init__(self, model_path: str | None = None, batch_size: int = 64) -> None:
+    def __init__(self, model_path: str | None = None, batch_size: int = 64, max_seq_length: int | None = None) -> None:
         self.model_path = model_path
         self.batch_size = batch_size
+        # None keeps the model's own limit (256 word pieces for all-MiniLM-L6-v2); retrieval raises it
+        # to its chunk size so a chunk is embedded whole.
+        self.max_seq_length = max_seq_length
         self._model = None
 
     def _load(self):
@@ -40,6 +43,9 @@ class SentenceEncoder:
             if not path.exists():
                 raise FileNotFoundError(f"sentence-transformers model folder {path} not found (nothing is downloaded)")
             self._model = SentenceTransformer(str(path), device="cpu")
+            if self.max_seq_length:
+                limit = self._model[0].auto_model.config.max_position_embeddings
+                self._model.max_seq_length = min(self.max_seq_length, limit)
         return self._model
 
     def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:

@@ -134,6 +134,42 @@ class ForecastSettings(_Section):
     n_jobs: int = -1
 
 
+class RagSettings(_Section):
+    """Ingestion and search (see models/rag/)."""
+
+    collections_dir: Path = Path("collections")
+    chunker: Literal["recursive", "semantic"] = "recursive"
+    #: chunk size in the embedding model's own word pieces (MiniLM reads at most 512)
+    chunk_tokens: int = Field(512, gt=16, le=512)
+    chunk_overlap: int = Field(64, ge=0)
+    #: a sentence-transformers folder; None means the bundled all-MiniLM-L6-v2
+    embedding_model: str | None = None
+    #: "auto" is exact (flat) below 200k chunks, HNSW above
+    dense_index: Literal["auto", "flat", "hnsw"] = "auto"
+    #: how deep each first-stage list goes; fusion and the reranker see the union of both lists
+    candidates: int = Field(100, gt=0)
+    fusion: Literal["rrf", "normalised"] = "rrf"
+    rrf_k: int = Field(60, gt=0)
+    #: normalised fusion: weight of the dense scores (BM25 gets 1 - this)
+    dense_weight: float = Field(0.5, ge=0.0, le=1.0)
+    default_mode: Literal["dense", "bm25", "hybrid", "rerank"] = "hybrid"
+    #: a local sentence-transformers CrossEncoder folder; when set, "rerank" uses it instead of the LambdaMART champion
+    cross_encoder: str | None = None
+    #: how many of the best fused candidates the cross-encoder reads
+    cross_encoder_depth: int = Field(30, gt=0)
+    #: context assembly: word pieces of retrieved text handed to the generator
+    context_tokens: int = Field(1500, gt=0)
+
+
+class RerankerSettings(_Section):
+    """LambdaMART over retrieval features (see models/reranker.py)."""
+
+    n_estimators: int = Field(300, gt=0)
+    learning_rate: float = Field(0.03, gt=0.0)
+    num_leaves: int = Field(15, gt=1)
+    min_child_samples: int = Field(20, gt=0)
+
+
 class ServeSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(3000, ge=1, le=65535)
@@ -164,6 +200,8 @@ class HybridSettings(BaseSettings):
     anomaly: AnomalySettings = AnomalySettings()
     forecast: ForecastSettings = ForecastSettings()
     tabular_anomaly: TabularAnomalySettings = TabularAnomalySettings()
+    rag: RagSettings = RagSettings()
+    reranker: RerankerSettings = RerankerSettings()
     serve: ServeSettings = ServeSettings()
     score: ScoreSettings = ScoreSettings()
 

@@ -65,6 +65,7 @@ def train(
     label_col: LabelCol = None,
     format: Format = "auto",
     horizon: Annotated[Optional[int], typer.Option("--horizon", min=1, help="forecast only: steps ahead (default: [forecast].horizon)")] = None,
+    collection: Annotated[Optional[str], typer.Option("--collection", help="reranker only: the collection its labelled queries search (default: kb)")] = None,
     no_register: Annotated[bool, typer.Option("--no-register", help="log the run but do not register or promote")] = False,
 ) -> None:
     """Train a capability, log it to MLflow, register it, and promote it if it beats the champion.
@@ -73,6 +74,8 @@ def train(
     Hyperparameters come from hybrid.toml / HYBRID_<CAPABILITY>__* (e.g. HYBRID_INTENT__MODEL=lightgbm).
     anomaly and forecast read long series files: series_id, timestamp, value (and label, for anomaly), one row per
     observation; without --test, anomaly holds out whole series and forecast the last --horizon points of each.
+    reranker reads labelled queries (query, doc_id[, relevance]: one row per relevant document) against
+    --collection; by default the sample tickets, each relevant to the knowledge-base articles of its intent.
     """
     from models.catalog import build_capability
     from training.datasets import load_splits
@@ -83,15 +86,31 @@ def train(
         if capability != "forecast":
             _fail(f"--horizon applies to forecast only, not {capability!r}")
         settings = settings.model_copy(update={"forecast": settings.forecast.model_copy(update={"horizon": horizon})})
+    if collection is not None and capability != "reranker":
+        _fail(f"--collection applies to reranker only, not {capability!r}")
     try:
         model = build_capability(capability, settings)
-        splits = load_splits(model, settings, train, test, valid, text_col, label_col, format)
+        if capability == "reranker":
+            splits = _reranker_splits(settings, collection or "kb", train, test)
+        else:
+            splits = load_splits(model, settings, train, test, valid, text_col, label_col, format)
         # Libraries print to stdout; keep it for the one JSON line.
         with redirect_stdout(sys.stderr):
             result = train_capability(model, splits, settings, register=not no_register)
     except InputError as error:
         _fail(str(error))
     _emit(result.summary())
+
+
+def _reranker_splits(settings, collection: str, train: Path | None, test: Path | None):
+    """Candidates from the collection for labelled queries (a file, or the sample tickets against the sample KB)."""
+    from models.rag.factory import open_retriever
+    from training.rerank_data import read_labelled_queries, reranker_splits, sample_labelled_queries
+
+    retriever = open_retriever(collection, settings, load_reranker=False)
+    labelled = read_labelled_queries(train) if train else sample_labelled_queries(settings)
+    source = {"train_path": str(train) if train else "sample tickets x knowledge base"}
+    return reranker_splits(retriever, labelled, settings, read_labelled_queries(test) if test else None, source)
 
 
 @app.command()
@@ -144,7 +163,7 @@ def serve(
     host: Annotated[Optional[str], typer.Option(help="default: [serve].host")] = None,
     port: Annotated[Optional[int], typer.Option(help="default: [serve].port")] = None,
 ) -> None:
-    """Run the BentoML service in the foreground (POST /classify, /sentiment, /ner, /anomaly, /forecast, /models; GET /readyz, /metrics).
+    """Run the BentoML service in the foreground (POST /classify, /sentiment, /ner, /anomaly, /forecast, /search, /models; GET /readyz, /metrics).
 
     Every capability with a champion is served; an endpoint whose model is missing answers 404 naming the command to train it.
     """
@@ -153,8 +172,12 @@ def serve(
 
     settings = get_settings()
     client = connect_store(settings)
-    if all(champion_version(client, name, settings.mlflow.champion_alias) is None for name in CAPABILITIES):
-        _fail(f"no champion model in {settings.tracking_uri}: run `hybrid train intent` (or `make demo`) first")
+    from models.rag.factory import collection_store
+
+    if (all(champion_version(client, name, settings.mlflow.champion_alias) is None for name in CAPABILITIES)
+            and not collection_store(settings).names()):
+        _fail(f"no champion model in {settings.tracking_uri} and no search collection: run `hybrid train intent` "
+              "or `hybrid ingest PATH` (or `make demo`) first")
     command = serve_command(host or settings.serve.host, port or settings.serve.port)
     typer.echo(f"starting: {' '.join(command)}", err=True)
     os.execv(command[0], command)
@@ -185,6 +208,69 @@ def score(
     except (InputError, NoChampionError) as error:
         _fail(str(error))
     _emit({"rows": report.rows, "output": str(report.output), "columns_added": report.columns_added, "models": report.models})
+
+
+@app.command()
+def ingest(
+    path: Annotated[Optional[Path], typer.Argument(help="a file or a folder of .txt .md .html .pdf .jsonl documents")] = None,
+    collection: Annotated[str, typer.Option("--collection", help="the collection to add to (created if new)")] = "kb",
+    delete: Annotated[Optional[list[str]], typer.Option("--delete", help="remove a document by its doc_id (repeatable)")] = None,
+) -> None:
+    """Add documents to a search collection: chunk, embed, and index them (dense + BM25), atomically.
+
+    Re-ingesting unchanged files adds nothing; a changed file replaces its old chunks; files that cannot be
+    read are reported and skipped. Ends with one JSON object: counts, the new version, skipped files.
+    """
+    from models.rag.factory import build_ingestor
+    from models.rag.loaders import load_documents
+
+    if path is None and not delete:
+        _fail("give a PATH to ingest, or --delete DOC_ID")
+    settings = get_settings()
+    try:
+        documents, skipped = load_documents(path) if path is not None else ([], [])
+        for item in skipped:
+            typer.echo(f"skipped {item.path}: {item.reason}", err=True)
+        if path is not None and not documents:
+            _fail(f"{path}: no readable documents ({len(skipped)} skipped)")
+        with redirect_stdout(sys.stderr):
+            report = build_ingestor(settings).ingest(collection, documents, delete=delete or [], skipped=skipped)
+    except InputError as error:
+        _fail(str(error))
+    _emit(report.summary())
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="what to look for, in words")],
+    collection: Annotated[str, typer.Option("--collection", help="the collection to search")] = "kb",
+    k: Annotated[int, typer.Option("--k", min=1, max=1000, help="how many chunks to return")] = 10,
+    mode: Annotated[Optional[str], typer.Option(
+        "--mode", help="dense | bm25 | hybrid (fused) | rerank (hybrid, reordered by the trained reranker); "
+        "default: [rag].default_mode")] = None,
+    context: Annotated[bool, typer.Option("--context", help="print the assembled context (numbered passages within "
+                                          "[rag].context_tokens, duplicates dropped) instead of JSON")] = False,
+) -> None:
+    """Search a collection; prints one JSON object with the hits, best first."""
+    from models.rag.context import assemble_context
+    from models.rag.factory import open_retriever
+    from models.rag.tokens import TokenCounter
+
+    settings = get_settings()
+    mode = mode or settings.rag.default_mode
+    try:
+        retriever = open_retriever(collection, settings, load_reranker=mode == "rerank")
+        hits = retriever.search(query, k=k, mode=mode)
+    except InputError as error:
+        _fail(str(error))
+    if context:
+        assembled = assemble_context(hits, TokenCounter(settings.rag.embedding_model), settings.rag.context_tokens)
+        typer.echo(assembled.render())
+        typer.echo(f"({len(assembled.passages)} passages, {assembled.tokens} tokens; dropped "
+                   f"{assembled.duplicates_dropped} duplicates, {assembled.over_budget_dropped} over budget)", err=True)
+        return
+    _emit({"collection": collection, "version": retriever.collection.version, "mode": mode,
+           "hits": [hit.__dict__ for hit in hits]})
 
 
 @app.command()

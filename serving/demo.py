@@ -10,6 +10,8 @@ import httpx
 import pandas as pd
 
 from models.catalog import build_capability
+from models.rag.factory import build_ingestor
+from models.rag.loaders import load_documents
 from models.settings import HybridSettings
 from serving.server import ServiceProcess, free_port, port_in_use
 from training.datasets import load_splits, sample_data_dir
@@ -23,6 +25,7 @@ SAMPLE_REQUEST = {
     ]
 }
 SAMPLE_SERIES = "refunds_amount"
+SAMPLE_QUESTION = "my card was stolen, can I still use it if I find it?"
 # Enough for the sample tickets; `hybrid train ner` uses [ner].max_epochs.
 DEMO_NER_EPOCHS = 3
 
@@ -37,6 +40,9 @@ def run_demo(settings: HybridSettings, keep_running: bool = False) -> None:
         model = build_capability(name, demo_settings)
         result = train_capability(model, load_splits(model, settings), settings)
         _say(json.dumps(result.summary()))
+    _say("        and indexing the sample knowledge base for search (collection 'kb': MiniLM vectors + BM25)")
+    documents, _ = load_documents(sample_data_dir(settings) / "knowledge_base.jsonl")
+    _say(json.dumps(build_ingestor(settings).ingest("kb", documents).summary()))
 
     host, port = settings.serve.host, settings.serve.port
     if port_in_use(host, port):
@@ -57,6 +63,9 @@ def run_demo(settings: HybridSettings, keep_running: bool = False) -> None:
         _say(f"POST {server.url}/anomaly with the sample series {series['series_id']!r} ({len(series['values'])} days)")
         [found] = _post(f"{server.url}/anomaly", {"series": [series]})
         print(json.dumps({"series_id": found["series_id"], "alarms": found["anomalies"]}, indent=2))
+        _say(f"POST {server.url}/search {SAMPLE_QUESTION!r} (hybrid: dense + BM25, fused)")
+        result = httpx.post(f"{server.url}/search", json={"query": SAMPLE_QUESTION, "k": 2}, timeout=30).raise_for_status().json()
+        print(json.dumps([{k: hit[k] for k in ("doc_id", "title", "score", "text")} for hit in result["hits"]], indent=2))
     finally:
         if keep_running:
             _say(f"server left running at {server.url} (pid {server.process.pid}); stop it with: kill {server.process.pid}")

@@ -8,7 +8,8 @@ validated by pydantic before they reach a model, so bad input gets a 400 naming 
 
 from __future__ import annotations
 
-from typing import Annotated
+from contextlib import contextmanager
+from typing import Annotated, Iterator, Literal
 
 import bentoml
 import bentoml.exceptions
@@ -22,11 +23,16 @@ from fusion.schemas import (
     ForecastResult,
     IntentPrediction,
     LoadedModel,
+    SearchHit,
+    SearchResult,
     SentimentPrediction,
     SeriesIn,
 )
 from models.base import InputError
 from models.catalog import CAPABILITIES
+from models.rag.collection import UnknownCollection
+from models.rag.factory import collection_store, open_retriever, query_encoder
+from models.rag.retriever import HybridRetriever
 from models.series import parse_timestamps
 from models.settings import get_settings
 from training.registry import NoChampionError
@@ -44,24 +50,21 @@ BATCHED = dict(batchable=True, max_batch_size=settings.serve.max_batch_size, max
 class HybridService:
     def __init__(self) -> None:
         self.pipeline = HybridPipeline.from_registry(list(CAPABILITIES), settings, skip_missing=True)
-        if not self.pipeline.models:
+        if not self.pipeline.models and not collection_store(settings).names():
             raise NoChampionError(
-                f"no champion model in {settings.tracking_uri}: run `hybrid train intent` (or `make demo`) first"
+                f"no champion model in {settings.tracking_uri} and no search collection in "
+                f"{settings.rag.collections_dir}: run `hybrid train intent` or `hybrid ingest PATH` (or `make demo`) first"
             )
         # A cold first call inside the batching window would make the dispatcher shed requests.
         for name in self.pipeline.models:
             if self.pipeline.input_columns(name) == ["text"]:
                 self.pipeline.predict(name, pd.DataFrame({"text": ["warm up"]}))
+        self.encoder = query_encoder(settings)
+        self.retrievers: dict[str, HybridRetriever] = {}
 
     def _predict(self, capability: str, batch: pd.DataFrame) -> pd.DataFrame:
-        try:
+        with _http_errors():
             return self.pipeline.predict(capability, batch)
-        except InputError as error:  # what pydantic cannot see, e.g. timestamps out of order
-            raise bentoml.exceptions.BadInput(str(error)) from error
-        except NoChampionError as error:
-            # 404, not 503: BentoML replaces the body of every 5xx with a generic message, and the
-            # caller needs to read which model is missing and how to train it.
-            raise bentoml.exceptions.NotFound(str(error)) from error
 
     @bentoml.api(**BATCHED)
     def classify(self, texts: Texts) -> list[IntentPrediction]:
@@ -96,12 +99,8 @@ class HybridService:
     def forecast(self, series: Series, horizon: Annotated[int | None, Field(ge=1)] = None) -> list[ForecastResult]:
         """Point forecasts with 80% and 95% intervals for each series, ``horizon`` steps past its last timestamp."""
         frame = _series_frame(series)
-        try:
+        with _http_errors():
             predicted = self.pipeline.capability("forecast").forecast(frame, horizon)
-        except InputError as error:
-            raise bentoml.exceptions.BadInput(str(error)) from error
-        except NoChampionError as error:
-            raise bentoml.exceptions.NotFound(str(error)) from error
         return [
             ForecastResult(series_id=name, timestamps=rows["timestamp"].tolist(), model=rows["model"].iloc[0],
                            **{c: rows[c].tolist() for c in ("forecast", "lo_80", "hi_80", "lo_95", "hi_95")})
@@ -109,9 +108,47 @@ class HybridService:
         ]
 
     @bentoml.api
+    def search(
+        self,
+        query: Text,
+        collection: Annotated[str, Field(min_length=1, max_length=64)] = "kb",
+        k: Annotated[int, Field(ge=1, le=1000)] = 10,
+        mode: Literal["dense", "bm25", "hybrid", "rerank"] | None = None,
+    ) -> SearchResult:
+        """Search a collection written by `hybrid ingest`: chunks best first, each with its source for citing."""
+        mode = mode or settings.rag.default_mode
+        with _http_errors():
+            retriever = self._retriever(collection)
+            hits = retriever.search(query, k=k, mode=mode)
+        return SearchResult(collection=collection, version=retriever.collection.version, mode=mode,
+                            hits=[SearchHit(**hit.__dict__) for hit in hits])
+
+    def _retriever(self, collection: str) -> HybridRetriever:
+        if collection not in self.retrievers:
+            reranker = self.pipeline.capability("reranker") if "reranker" in self.pipeline.models else None
+            self.retrievers[collection] = open_retriever(collection, settings, reranker=reranker, encoder=self.encoder,
+                                                         load_reranker=False)
+        return self.retrievers[collection]
+
+    @bentoml.api
     def models(self) -> list[LoadedModel]:
         """Which registry version of each capability this server is running."""
         return list(self.pipeline.loaded.values())
+
+
+@contextmanager
+def _http_errors() -> Iterator[None]:
+    """Errors a caller can fix, as 4xx responses whose message says how."""
+    try:
+        yield
+    except UnknownCollection as error:
+        raise bentoml.exceptions.NotFound(str(error)) from error
+    except InputError as error:  # what pydantic cannot see, e.g. timestamps out of order
+        raise bentoml.exceptions.BadInput(str(error)) from error
+    except NoChampionError as error:
+        # 404, not 503: BentoML replaces the body of every 5xx with a generic message, and the
+        # caller needs to read which model is missing and how to train it.
+        raise bentoml.exceptions.NotFound(str(error)) from error
 
 
 def _series_frame(series: list[SeriesIn]) -> pd.DataFrame:

@@ -34,6 +34,7 @@ def store_env(folder: Path) -> dict[str, str]:
         "HYBRID_MLFLOW__ARTIFACT_ROOT": str(folder / "artifacts"),
         "HYBRID_DATA__SAMPLE_DIR": str(folder / "sample"),
         "BENTOML_HOME": str(folder / "bentoml"),
+        "HYBRID_RAG__COLLECTIONS_DIR": str(folder / "collections"),
     }
 
 
@@ -163,3 +164,32 @@ def anomaly_champion(settings: HybridSettings):
 def forecast_champion(settings: HybridSettings):
     """The forecaster, trained on the sample series with the last 48 days of each held out."""
     return _sample_champion("forecast", settings)
+
+
+@pytest.fixture(scope="session")
+def kb_collection(settings: HybridSettings):
+    """The sample knowledge base ingested into the collection "kb" of the session store."""
+    from models.rag.factory import build_ingestor
+    from models.rag.loaders import load_documents
+    from training.datasets import sample_data_dir
+
+    documents, skipped = load_documents(sample_data_dir(settings) / "knowledge_base.jsonl")
+    assert documents and not skipped
+    report = build_ingestor(settings, progress=False).ingest("kb", documents)
+    assert report.chunks_total >= len(documents)
+    return report
+
+
+@pytest.fixture(scope="session")
+def reranker_champion(settings: HybridSettings, kb_collection):
+    """The search reranker, trained on sample tickets against the "kb" collection and promoted."""
+    from models.catalog import build_capability
+    from models.rag.factory import open_retriever
+    from training.pipeline import train_capability
+    from training.rerank_data import reranker_splits, sample_labelled_queries
+
+    retriever = open_retriever("kb", settings, load_reranker=False)
+    splits = reranker_splits(retriever, sample_labelled_queries(settings), settings)
+    result = train_capability(build_capability("reranker", settings), splits, settings)
+    assert result.promoted, result.decision
+    return result

@@ -26,7 +26,7 @@ def invoke(*args: str):
 def test_help_explains_the_commands() -> None:
     result = invoke("--help")
     assert result.exit_code == 0
-    for command in ("train", "evaluate", "promote", "serve", "score", "demo", "data"):
+    for command in ("train", "evaluate", "promote", "serve", "score", "demo", "data", "ingest", "search"):
         assert command in result.stdout
     train_help = invoke("train", "--help").stdout
     assert "--label-col" in train_help and "JSON" in train_help
@@ -244,3 +244,52 @@ def test_train_and_score_tabular_anomaly_on_feature_rows(tmp_path: Path) -> None
     assert scored.exit_code == 0, scored.stderr
     out = pd.read_csv(tmp_path / "out.csv")
     assert list(out.columns) == ["amount", "fee", "noise", "merchant", "tabular_anomaly_score", "tabular_anomaly_alarm"]
+
+
+@pytest.fixture()
+def docs_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "docs"
+    (folder / "policies").mkdir(parents=True)
+    (folder / "policies" / "refunds.md").write_text("# Refunds\n\nDuplicate charges are refunded within 5 business days.\n")
+    (folder / "travel.html").write_text("<html><head><title>Travel</title><script>var x=1;</script></head>"
+                                        "<body><h1>Travel</h1><p>Tell us before you travel abroad.</p></body></html>")
+    (folder / "broken.pdf").write_bytes(b"%PDF-1.4 this is not really a pdf")
+    (folder / "notes.docx").write_bytes(b"PK\x03\x04")
+    return folder
+
+
+@pytest.mark.integration
+def test_ingest_then_search_a_folder_of_documents(docs_folder: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "HYBRID_RAG__COLLECTIONS_DIR": str(tmp_path / "collections")}
+
+    def hybrid(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([HYBRID, *args], capture_output=True, text=True, env=env, timeout=300)
+
+    first = hybrid("ingest", str(docs_folder), "--collection", "mydocs")
+    assert first.returncode == 0, first.stderr
+    report = json.loads(first.stdout.strip().splitlines()[-1])
+    assert report["documents_added"] == 2 and report["version"] == "v000001"
+    assert {Path(s["path"]).name for s in report["skipped"]} == {"broken.pdf", "notes.docx"}
+    assert "skipped" in first.stderr and "notes.docx" in first.stderr
+
+    again = json.loads(hybrid("ingest", str(docs_folder), "--collection", "mydocs").stdout.strip().splitlines()[-1])
+    assert again["version"] is None and again["chunks_added"] == 0 and again["documents_unchanged"] == 2
+
+    found = hybrid("search", "when is a double charge refunded?", "--collection", "mydocs", "--k", "1")
+    assert found.returncode == 0, found.stderr
+    hits = json.loads(found.stdout)["hits"]
+    assert [h["doc_id"] for h in hits] == ["policies/refunds.md"]
+
+    missing = hybrid("search", "refund", "--collection", "nope")
+    assert missing.returncode == 2 and "hybrid ingest" in missing.stderr
+    empty = hybrid("search", "  ", "--collection", "mydocs")
+    assert empty.returncode == 2 and "query" in empty.stderr
+
+
+@pytest.mark.integration
+def test_train_reranker_from_the_command_line(kb_collection, settings) -> None:
+    result = invoke("train", "reranker", "--collection", "kb", "--no-register")
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert 0.0 < summary["metrics"]["ndcg_at_10"] <= 1.0
+    assert invoke("train", "intent", "--collection", "kb").exit_code == 2

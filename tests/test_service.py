@@ -15,7 +15,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def server(champion, ner_champion, anomaly_champion, forecast_champion, tmp_path_factory: pytest.TempPathFactory):
+def server(champion, ner_champion, anomaly_champion, forecast_champion, reranker_champion, kb_collection,
+           tmp_path_factory: pytest.TempPathFactory):
     log_path = tmp_path_factory.mktemp("server") / "server.log"
     with ServiceProcess(port=free_port(), log_path=log_path) as running:
         yield running
@@ -189,7 +190,30 @@ def test_operational_endpoints(server) -> None:
     metrics = httpx.get(f"{server.url}/metrics", timeout=5).text
     assert "bentoml_service_request" in metrics
     spec = httpx.get(f"{server.url}/docs.json", timeout=5).json()
-    assert {"/classify", "/sentiment", "/ner", "/anomaly", "/forecast"} <= set(spec["paths"])
+    assert {"/classify", "/sentiment", "/ner", "/anomaly", "/forecast", "/search"} <= set(spec["paths"])
+
+
+@pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid", "rerank"])
+def test_search_finds_the_article_with_its_source(server, mode: str) -> None:
+    response = post(server, "/search", {"query": "my card was stolen, how do I freeze it?", "k": 3, "mode": mode})
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["collection"] == "kb" and result["mode"] == mode and len(result["hits"]) == 3
+    top = result["hits"][0]
+    assert "card" in top["title"].lower() and top["chunk_id"].startswith(top["doc_id"] + "#")
+    assert top["source"].endswith("knowledge_base.jsonl")
+
+
+@pytest.mark.parametrize("body, status, message", [
+    ({"query": "card", "collection": "nope"}, 404, "hybrid ingest"),
+    ({"query": "   "}, 400, "query"),
+    ({"query": "card", "mode": "semantic"}, 400, "mode"),
+    ({"query": "card", "k": 0}, 400, "k"),
+])
+def test_bad_search_requests_say_what_is_wrong(server, body, status: int, message: str) -> None:
+    response = post(server, "/search", body)
+    assert response.status_code == status
+    assert message in response.text
 
 
 def test_server_without_a_champion_fails_with_a_hint(tmp_path: Path) -> None:

@@ -1,0 +1,80 @@
+"""The sparse half of search: BM25 (bm25s) over stemmed, stopword-free words.
+
+    index = BM25Index.build(["refund policy for cards", ...])
+    scores, rows = index.search(["card refund"], k=10)      # rows with a zero score are dropped (-1)
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Self
+
+import numpy as np
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def analyse(texts: list[str]) -> list[list[str]]:
+    """Lower-cased, stemmed terms without English stopwords: the terms BM25 and the reranker's overlap features use."""
+    import bm25s
+
+    return bm25s.tokenize(texts, stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False)
+
+
+class BM25Index:
+    def __init__(self, bm25, size: int) -> None:
+        self.bm25 = bm25
+        self.size = size
+
+    @classmethod
+    def build(cls, texts: list[str], k1: float = 1.2, b: float = 0.75) -> Self:
+        import bm25s
+
+        bm25 = bm25s.BM25(k1=k1, b=b)
+        bm25.index(analyse(texts), show_progress=False)
+        return cls(bm25, len(texts))
+
+    def __len__(self) -> int:
+        return self.size
+
+    def search(self, queries: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` rows per query by BM25 score; rows that share no term with the query are -1."""
+        k = min(k, self.size)
+        found = [self.top(query, k)[:2] for query in queries]
+        scores = np.array([s for _, s in found], dtype=np.float32).reshape(len(queries), k)
+        rows = np.array([r for r, _ in found], dtype=np.int64).reshape(len(queries), k)
+        return scores, rows
+
+    def top(self, query: str, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Top ``k`` (rows, scores) for one query, and every row's score (the reranker reads the dense-only
+        candidates' BM25 there, so the posting lists are walked once)."""
+        every = self.scores(query)
+        k = min(k, self.size)
+        rows = np.argpartition(-every, k - 1)[:k] if k else np.zeros(0, np.int64)
+        rows = rows[np.lexsort((rows, -every[rows]))]
+        scores = every[rows]
+        return np.where(scores > 0, rows, -1), scores, every
+
+    def scores(self, query: str) -> np.ndarray:
+        """The BM25 score of every row for one query."""
+        terms = analyse([query])[0]
+        if not terms:  # only stopwords: nothing to match
+            return np.zeros(self.size, np.float32)
+        return self.bm25.get_scores(terms).astype(np.float32)
+
+    def save(self, path: Path) -> None:
+        self.bm25.save(str(path), show_progress=False)
+        (Path(path) / "size.txt").write_text(str(self.size))
+
+    @classmethod
+    def load(cls, path: Path) -> Self:
+        import bm25s
+
+        bm25 = bm25s.BM25.load(str(path), show_progress=False)
+        return cls(bm25, int((Path(path) / "size.txt").read_text()))
