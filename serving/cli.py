@@ -121,8 +121,12 @@ def evaluate(
     text_col: TextCol = None,
     label_col: LabelCol = None,
     format: Format = "auto",
+    collection: Annotated[Optional[str], typer.Option("--collection", help="reranker only: the collection the labelled queries search (default: kb)")] = None,
 ) -> None:
-    """Evaluate a registered model on a labelled file; prints one JSON object of metrics."""
+    """Evaluate a registered model on a labelled file; prints one JSON object of metrics.
+
+    For reranker, --test holds labelled queries (query, doc_id[, relevance]) searched in --collection.
+    """
     from models.catalog import capability_class
     from training.datasets import load_frame
     from training.registry import NoChampionError, champion_uri, connect_store, load_capability_from_uri
@@ -133,7 +137,14 @@ def evaluate(
         connect_store(settings)
         uri = model_uri or champion_uri(capability, settings)
         model = load_capability_from_uri(uri)
-        frame = load_frame(model, test, text_col, label_col, format)
+        if capability == "reranker":
+            from models.rag.factory import open_retriever
+            from training.rerank_data import candidate_frame, read_labelled_queries
+
+            retriever = open_retriever(collection or "kb", settings, load_reranker=False)
+            frame = candidate_frame(retriever, read_labelled_queries(test))
+        else:
+            frame = load_frame(model, test, text_col, label_col, format)
         metrics = model.evaluate(frame)
     except (InputError, NoChampionError) as error:
         _fail(str(error))
@@ -167,13 +178,12 @@ def serve(
 
     Every capability with a champion is served; an endpoint whose model is missing answers 404 naming the command to train it.
     """
+    from models.rag.factory import collection_store
     from serving.server import serve_command
     from training.registry import champion_version, connect_store
 
     settings = get_settings()
     client = connect_store(settings)
-    from models.rag.factory import collection_store
-
     if (all(champion_version(client, name, settings.mlflow.champion_alias) is None for name in CAPABILITIES)
             and not collection_store(settings).names()):
         _fail(f"no champion model in {settings.tracking_uri} and no search collection: run `hybrid train intent` "

@@ -287,9 +287,21 @@ def test_ingest_then_search_a_folder_of_documents(docs_folder: Path, tmp_path: P
 
 
 @pytest.mark.integration
-def test_train_reranker_from_the_command_line(kb_collection, settings) -> None:
-    result = invoke("train", "reranker", "--collection", "kb", "--no-register")
+def test_train_and_evaluate_the_reranker_from_the_command_line(reranker_champion, settings, tmp_path: Path) -> None:
+    from training.rerank_data import sample_labelled_queries
+
+    labelled = sample_labelled_queries(settings).drop(columns="query_id")
+    labelled.head(len(labelled) // 2).to_csv(tmp_path / "train.csv", index=False)
+    labelled.tail(len(labelled) // 4).to_csv(tmp_path / "test.csv", index=False)
+    result = invoke("train", "reranker", "--collection", "kb", "--train", str(tmp_path / "train.csv"), "--no-register")
     assert result.exit_code == 0, result.stderr
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert 0.0 < summary["metrics"]["ndcg_at_10"] <= 1.0
+
+    evaluated = invoke("evaluate", "reranker", "--test", str(tmp_path / "test.csv"), "--collection", "kb")
+    assert evaluated.exit_code == 0, evaluated.stderr
+    metrics = json.loads(evaluated.stdout.strip().splitlines()[-1])["metrics"]
+    assert {"ndcg_at_10", "mrr_at_10", "fused_ndcg_at_10"} <= set(metrics)
     assert invoke("train", "intent", "--collection", "kb").exit_code == 2
+    no_docs = invoke("train", "reranker", "--collection", "nope")
+    assert no_docs.exit_code == 2 and "hybrid ingest" in no_docs.stderr

@@ -222,3 +222,16 @@ def test_a_local_cross_encoder_reorders_the_fused_candidates(ingestor, tmp_path:
     assert [h.score for h in hits] == pytest.approx(sorted(expected, reverse=True), rel=1e-5)
     fused_top3 = {h.doc_id for h in retriever.search(query, k=3, mode="hybrid")}
     assert {h.doc_id for h in hits} == fused_top3  # reads only the best fused candidates
+
+
+def test_onnx_query_encoder_gives_the_pytorch_vectors(encoder, tmp_path: Path) -> None:
+    from models.rag.query_encoder import OnnxQueryEncoder
+
+    fast = OnnxQueryEncoder(encoder, cache_dir=tmp_path / "encoders")
+    texts = ["how do I freeze my card", "ATM withdrawal fees when travelling abroad in Europe"]
+    vectors = fast.encode(texts)
+    assert fast.backend == "onnxruntime" and len(list((tmp_path / "encoders").glob("*.onnx"))) == 1
+    assert np.allclose(vectors, encoder.encode(texts), atol=1e-4)
+    again = OnnxQueryEncoder(encoder, cache_dir=tmp_path / "encoders")   # the exported file is reused
+    assert np.allclose(again.encode(texts[:1]), vectors[:1], atol=1e-6)
+    assert fast.encode(["card"] * 20).shape == (20, 384)                # large batches go through PyTorch

@@ -72,3 +72,24 @@ def test_shipped_hybrid_toml_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HYBRID_CONFIG", str(Path(__file__).resolve().parents[1] / "hybrid.toml"))
     settings = HybridSettings()
     assert settings.serve.port == 3000
+
+
+# Intent and sentiment share TextClassifier's constructor; their sections set what differs between them.
+SHARED_CONSTRUCTOR_OVERRIDES = {("intent", "max_in_scope_rejection"), ("sentiment", "model")}
+
+
+def test_settings_sections_match_the_constructors_defaults(clean_env: Path) -> None:
+    """`hybrid train X` and `X()` in a notebook must build the same model."""
+    import inspect
+
+    from models.catalog import CAPABILITIES, capability_class
+
+    settings = HybridSettings()
+    for name in CAPABILITIES:
+        parameters = inspect.signature(capability_class(name).__init__).parameters
+        for key, value in getattr(settings, name).model_dump().items():
+            if (name, key) in SHARED_CONSTRUCTOR_OVERRIDES:
+                continue
+            assert key in parameters, f"[{name}] {key} is not a constructor parameter"
+            default = parameters[key].default
+            assert (list(value) == list(default)) if isinstance(value, tuple) else value == default, (name, key)

@@ -37,6 +37,11 @@ class OnnxQueryEncoder:
         self._max_length = 512
         self._failed = False
 
+    @property
+    def backend(self) -> str:
+        """What answered the last short batch: "onnxruntime", or "pytorch" after a failed export or check."""
+        return "pytorch" if self._failed or self._session is None else "onnxruntime"
+
     def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
         if self._failed or len(texts) > 16:  # large batches: PyTorch is as fast, and already loaded
             return self.fallback.encode(texts, progress=progress)

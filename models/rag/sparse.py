@@ -6,11 +6,15 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Self
 
 import numpy as np
+
+
+_TERM = re.compile(r"(?u)\b\w\w+\b")   # bm25s' default token pattern
 
 
 @lru_cache(maxsize=1)
@@ -20,11 +24,18 @@ def _stemmer():
     return Stemmer.Stemmer("english")
 
 
-def analyse(texts: list[str]) -> list[list[str]]:
-    """Lower-cased, stemmed terms without English stopwords: the terms BM25 and the reranker's overlap features use."""
-    import bm25s
+@lru_cache(maxsize=1)
+def _stopwords() -> frozenset[str]:
+    from bm25s.stopwords import STOPWORDS_EN
 
-    return bm25s.tokenize(texts, stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False)
+    return frozenset(STOPWORDS_EN)
+
+
+def analyse(texts: list[str]) -> list[list[str]]:
+    """Lower-cased, stemmed terms without English stopwords: what bm25s.tokenize gives, without its
+    per-call progress-bar set-up (1 ms, a tenth of a query's budget)."""
+    stem, stopwords = _stemmer().stemWords, _stopwords()
+    return [stem([t for t in _TERM.findall(text.lower()) if t not in stopwords]) for text in texts]
 
 
 class BM25Index:
