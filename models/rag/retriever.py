@@ -27,6 +27,8 @@ from models.rag.types import Hit
 
 Mode = Literal["dense", "bm25", "hybrid", "rerank"]
 MODES: tuple[str, ...] = ("dense", "bm25", "hybrid", "rerank")
+#: chunks whose analysed terms the reranker's features keep between queries
+TERM_CACHE_ROWS = 200_000
 
 
 class Retriever(Protocol):
@@ -166,6 +168,9 @@ class HybridRetriever:
     def _candidate_terms(self, rows: np.ndarray) -> tuple[list[set[str]], list[set[str]]]:
         columns = self.collection.columns
         missing = [int(r) for r in rows if int(r) not in self._terms]
+        if len(self._terms) + len(missing) > TERM_CACHE_ROWS:  # a bound on memory for large collections
+            self._terms = {}
+            missing = [int(r) for r in rows]
         if missing:
             texts = [indexed_text(columns["title"][r], columns["text"][r]) for r in missing]
             titles = [columns["title"][r] or "" for r in missing]
