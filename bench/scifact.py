@@ -130,7 +130,7 @@ def scifact_run(folder: Path, work: Path) -> dict:
         "dense": (retriever(), "dense"),
         "rrf": (retriever(fusion="rrf"), "hybrid"),
         f"normalised (dense weight {weight})": (retriever(fusion="normalised", dense_weight=weight), "hybrid"),
-        "rrf + reranker": (retriever(reranker=reranker), "rerank"),
+        "hybrid candidates + reranker": (retriever(reranker=reranker), "rerank"),
     }
     results = {}
     for name, (searcher, mode) in tqdm(modes.items(), desc="modes on test claims"):

@@ -148,7 +148,7 @@ class RagSettings(_Section):
     dense_index: Literal["auto", "flat", "hnsw"] = "auto"
     #: how deep each first-stage list goes; fusion and the reranker see the union of both lists
     candidates: int = Field(100, gt=0)
-    fusion: Literal["rrf", "normalised"] = "rrf"
+    fusion: Literal["rrf", "normalised"] = "normalised"
     rrf_k: int = Field(60, gt=0)
     #: normalised fusion: weight of the dense scores (BM25 gets 1 - this)
     dense_weight: float = Field(0.5, ge=0.0, le=1.0)

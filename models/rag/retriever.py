@@ -59,7 +59,7 @@ class HybridRetriever:
         name: str,
         encoder,
         candidates: int = 100,
-        fusion: Literal["rrf", "normalised"] = "rrf",
+        fusion: Literal["rrf", "normalised"] = "normalised",
         rrf_k: int = 60,
         dense_weight: float = 0.5,
         reranker: Scorer | CrossEncoderReranker | None = None,
