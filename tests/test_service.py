@@ -47,12 +47,13 @@ def test_concurrent_requests_are_batched_but_answered_separately(server) -> None
     assert [len(r.json()) for r in responses] == [len(t) for t in requests]
 
 
-def test_models_reports_the_champion_version(server, champion, ner_champion, anomaly_champion, forecast_champion) -> None:
+def test_models_reports_the_champion_version(server, champion, ner_champion, anomaly_champion, forecast_champion,
+                                             reranker_champion) -> None:
     loaded = post(server, "/models", {}).json()
     assert loaded == [
         {"capability": name, "version": result.version, "alias": "champion", "run_id": result.run_id}
         for name, result in (("intent", champion), ("ner", ner_champion), ("anomaly", anomaly_champion),
-                             ("forecast", forecast_champion))
+                             ("forecast", forecast_champion), ("reranker", reranker_champion))
     ]
 
 
