@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -84,3 +84,51 @@ class SearchResult(BaseModel):
     version: str = Field(description="the collection version searched (changes after each ingest that adds or removes)")
     mode: str
     hits: list[SearchHit]
+
+
+class Citation(BaseModel):
+    source_id: str = Field(description="the number the answer cites, as in [1]")
+    chunk_id: str
+    doc_id: str
+    title: str
+    source: str
+
+
+class RouteInfo(BaseModel):
+    tier: str = Field(description="the tier the router chose")
+    strategy: str = Field(description="rules, similarity, classifier or llm")
+    complexity: float | None = Field(None, description="the classifier's complexity score in [0, 1], when it has one")
+    reason: str
+
+
+class UsageInfo(BaseModel):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = Field(0.0, description="at the answering tier's prices; 0 offline and on a cache hit")
+    estimated: bool = Field(False, description="true when the endpoint reported no token counts and they were estimated")
+
+
+class GuardrailEvent(BaseModel):
+    stage: Literal["input", "output"]
+    kind: str = Field(description="size, pii, injection, ungrounded, numeric_mismatch or policy")
+    action: str = Field(description="blocked, redacted, flagged or withheld")
+    detail: str
+
+
+class AskResponse(BaseModel):
+    request_id: str
+    answer: str
+    generator: Literal["llm", "extractive", "cache", "guardrail"] = Field(
+        description="llm: a configured endpoint wrote it; extractive: sentences quoted from the passages (no LLM); "
+        "cache: a stored answer to a similar question; guardrail: the request was refused")
+    citations: list[Citation] = Field(description="the passages the answer cites")
+    tier: str | None = Field(None, description="the tier that answered (after any fallback)")
+    model: str | None = None
+    route: RouteInfo | None = None
+    usage: UsageInfo = UsageInfo()
+    cache_hit: bool = False
+    cache_similarity: float | None = None
+    guardrail_events: list[GuardrailEvent] = Field(default_factory=list)
+    degraded: list[str] = Field(default_factory=list, description="what did not work as configured, and what answered instead")
+    facts: dict[str, Any] = Field(default_factory=dict, description="the ML results given to the generator")
+    prompt: str | None = Field(None, description="the prompt template's name@hash")

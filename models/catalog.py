@@ -19,6 +19,8 @@ CAPABILITIES: dict[str, str] = {
     "forecast": "models.forecast:Forecaster",
     "tabular_anomaly": "models.tabular_anomaly:TabularAnomalyDetector",
     "reranker": "models.reranker:SearchReranker",
+    "llm_router": "models.llm.router_model:RouteClassifier",
+    "injection": "models.guardrails.injection:InjectionDetector",
 }
 
 

@@ -170,6 +170,107 @@ class RerankerSettings(_Section):
     min_child_samples: int = Field(20, gt=0)
 
 
+class TierSettings(_Section):
+    """One LLM tier: an OpenAI-compatible endpoint (vLLM, TGI, Ollama, llama.cpp server, OpenAI)."""
+
+    base_url: str = Field(min_length=1, description="e.g. http://127.0.0.1:8000/v1")
+    model: str = Field(min_length=1)
+    #: the name of the environment variable holding the API key (never the key itself); None sends a placeholder
+    api_key_env: str | None = None
+    price_input_per_1k: float = Field(0.0, ge=0.0)
+    price_output_per_1k: float = Field(0.0, ge=0.0)
+    timeout_s: float = Field(30.0, gt=0.0)
+    max_retries: int = Field(2, ge=0)
+    max_tokens: int = Field(512, gt=0)
+
+
+class LLMSettings(_Section):
+    """Generation (see models/llm/): tiers by name; with none configured, answers are extractive."""
+
+    tiers: dict[str, TierSettings] = Field(default_factory=dict)
+    #: tiers tried, in order, after the routed tier fails; the extractive generator is always the last resort
+    fallback: list[str] = Field(default_factory=list)
+    backoff_s: float = Field(0.5, ge=0.0)
+    backoff_max_s: float = Field(8.0, ge=0.0)
+    #: consecutive failures of a tier that open its circuit, and how long it then stays open
+    breaker_failures: int = Field(3, gt=0)
+    breaker_reset_s: float = Field(30.0, gt=0.0)
+    temperature: float = Field(0.2, ge=0.0, le=2.0)
+    #: a file in models/llm/prompts/ (name.version.txt), or a path to your own
+    prompt_template: str = "answer.v1"
+    #: passages retrieved for an answer, and sentences the extractive generator keeps
+    retrieve_k: int = Field(8, gt=0)
+    extractive_sentences: int = Field(3, gt=0)
+
+
+class RouterSettings(_Section):
+    """Which tier answers (see models/llm/router.py)."""
+
+    strategy: Literal["rules", "similarity", "classifier", "llm"] = "classifier"
+    #: tiers from weakest (cheapest) to strongest; the classifier's complexity score picks along this order
+    tier_order: list[str] = Field(default_factory=lambda: ["cheap", "small", "large"])
+    #: tiers outside the order chosen by their own signal (e.g. code)
+    specialist_tiers: list[str] = Field(default_factory=lambda: ["code"])
+    #: keyword rules: tier -> words or phrases that send a prompt there
+    rules: dict[str, list[str]] = Field(default_factory=dict)
+    #: similarity strategy: a JSONL/CSV of (text, tier) example utterances; None uses the project's labelled set
+    examples: str | None = None
+    #: llm strategy: the tier asked to choose
+    llm_tier: str = "small"
+    default_tier: str = "small"
+
+
+class LLMRouterSettings(_Section):
+    """The trained routing classifier (the ``llm_router`` capability, models/llm/router_model.py)."""
+
+    C: float = Field(4.0, gt=0.0)
+    valid_size: float = Field(0.15, gt=0.0, lt=1.0)
+    #: tiers weakest first, as in [router]; labels outside it are specialists (e.g. code), chosen when most probable
+    tier_order: list[str] = Field(default_factory=lambda: ["cheap", "small", "large"])
+
+
+class InjectionSettings(_Section):
+    """The trained prompt-injection detector (the ``injection`` capability, models/guardrails/injection.py)."""
+
+    C: float = Field(8.0, gt=0.0)
+    valid_size: float = Field(0.15, gt=0.0, lt=1.0)
+    #: the tuned threshold keeps this share of benign validation texts below it: blocking customers costs more than a miss the rules may catch
+    max_false_positive_rate: float = Field(0.01, ge=0.0, lt=1.0)
+
+
+class GuardrailSettings(_Section):
+    """Checks on what goes into and comes out of the LLM (see models/guardrails/)."""
+
+    max_question_chars: int = Field(2000, gt=0)
+    redact_pii: bool = True
+    block_injection: bool = True
+    #: the detector's probability at or above which a prompt is treated as an injection
+    injection_threshold: float = Field(0.5, gt=0.0, lt=1.0)
+    #: an answer sentence whose best support in the context is below this is flagged ungrounded
+    grounding_threshold: float = Field(0.5, gt=0.0, le=1.0)
+    #: numbers the answer states about ML results may differ from the facts by this relative amount
+    numeric_tolerance: float = Field(0.01, ge=0.0)
+    #: content policy: phrases an answer must not contain (case-insensitive)
+    blocked_phrases: list[str] = Field(default_factory=list)
+    audit_log: Path = Path("logs/audit.jsonl")
+
+
+class CacheSettings(_Section):
+    """Semantic cache of answers (see models/llm/cache.py)."""
+
+    enabled: bool = True
+    backend: Literal["memory", "redis"] = "memory"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    #: cosine similarity at or above which a cached answer is reused
+    threshold: float = Field(0.9, gt=0.0, le=1.0)
+    ttl_s: float = Field(3600.0, gt=0.0)
+    max_entries: int = Field(10_000, gt=0)
+    #: refuse a match whose questions differ in negation, a number, an antonym or a named entity
+    key_term_guard: bool = True
+    #: per-intent thresholds (e.g. learned by bench/cache.py); an intent not listed uses ``threshold``
+    intent_thresholds: dict[str, float] = Field(default_factory=dict)
+
+
 class ServeSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(3000, ge=1, le=65535)
@@ -202,6 +303,12 @@ class HybridSettings(BaseSettings):
     tabular_anomaly: TabularAnomalySettings = TabularAnomalySettings()
     rag: RagSettings = RagSettings()
     reranker: RerankerSettings = RerankerSettings()
+    llm: LLMSettings = LLMSettings()
+    router: RouterSettings = RouterSettings()
+    llm_router: LLMRouterSettings = LLMRouterSettings()
+    injection: InjectionSettings = InjectionSettings()
+    guardrails: GuardrailSettings = GuardrailSettings()
+    cache: CacheSettings = CacheSettings()
     serve: ServeSettings = ServeSettings()
     score: ScoreSettings = ScoreSettings()
 

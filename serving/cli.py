@@ -25,7 +25,9 @@ app = typer.Typer(
     add_completion=False,
 )
 
-CapabilityArg = Annotated[str, typer.Argument(help=f"which capability: {', '.join(sorted(CAPABILITIES))}")]
+CapabilityArg = Annotated[str, typer.Argument(
+    help=f"which capability: {', '.join(sorted(CAPABILITIES))} (llm-router may be written with a hyphen)",
+    callback=lambda name: name.replace("-", "_"))]
 TextCol = Annotated[Optional[str], typer.Option("--text-col", help="column holding the input text (default: text)")]
 LabelCol = Annotated[Optional[str], typer.Option("--label-col", help="column holding the label (default: label; entities for ner)")]
 Format = Annotated[str, typer.Option(
@@ -281,6 +283,42 @@ def search(
         return
     _emit({"collection": collection, "version": retriever.collection.version, "mode": mode,
            "hits": [hit.__dict__ for hit in hits]})
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="the question, in words")],
+    collection: Annotated[str, typer.Option("--collection", help="the collection whose passages answer it")] = "kb",
+    tier: Annotated[Optional[str], typer.Option("--tier", help="answer with this [llm.tiers] tier instead of the router's choice")] = None,
+    tenant: Annotated[str, typer.Option("--tenant", help="the semantic cache's scope")] = "default",
+    stream: Annotated[bool, typer.Option("--stream", help="print the answer as it is written, then the JSON")] = False,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="neither read nor write the semantic cache")] = False,
+) -> None:
+    """Answer a question from a collection, citing its passages; prints one JSON object (the /ask response).
+
+    With no LLM endpoint configured ([llm.tiers] in hybrid.toml) the answer is extractive: the retrieved sentences
+    that best answer the question, each citing its passage. Otherwise the router picks a tier, failures fall back
+    along [llm].fallback and then to the extractive answer, and `degraded` says what happened.
+    """
+    from fusion.ask import TEXT_FACTS, AskPipeline, AskRequest
+    from fusion.pipeline import HybridPipeline
+
+    settings = get_settings()
+    request = AskRequest(question, collection, tenant, tier, {}, use_cache=not no_cache)
+    try:
+        with redirect_stdout(sys.stderr):
+            ml = HybridPipeline.from_registry([*TEXT_FACTS, "injection", "llm_router"], settings, skip_missing=True)
+            asker = AskPipeline.from_settings(settings, ml=ml)
+        response = None
+        for event in asker.ask_stream(request, stream=stream):
+            if "token" in event and stream:
+                typer.echo(event["token"], nl=False)
+            response = event.get("response", response)
+    except InputError as error:
+        _fail(str(error))
+    if stream:
+        typer.echo()
+    typer.echo(response.model_dump_json())
 
 
 @app.command()

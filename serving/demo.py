@@ -33,10 +33,10 @@ DEMO_NER_EPOCHS = 3
 def run_demo(settings: HybridSettings, keep_running: bool = False) -> None:
     _say(f"[1/4] sample data in {sample_data_dir(settings)}")
 
-    _say("[2/4] training the intent classifier, the entity recognizer and the anomaly detector (MLflow store: %s)"
-         % settings.tracking_uri)
+    _say("[2/4] training the intent classifier, the entity recognizer, the anomaly detector, the prompt-injection "
+         "detector and the LLM router (MLflow store: %s)" % settings.tracking_uri)
     demo_settings = settings.model_copy(update={"ner": settings.ner.model_copy(update={"max_epochs": DEMO_NER_EPOCHS})})
-    for name in ("intent", "ner", "anomaly"):
+    for name in ("intent", "ner", "anomaly", "injection", "llm_router"):
         model = build_capability(name, demo_settings)
         result = train_capability(model, load_splits(model, settings), settings)
         _say(json.dumps(result.summary()))
@@ -66,6 +66,10 @@ def run_demo(settings: HybridSettings, keep_running: bool = False) -> None:
         _say(f"POST {server.url}/search {SAMPLE_QUESTION!r} (hybrid: dense + BM25, fused)")
         result = httpx.post(f"{server.url}/search", json={"query": SAMPLE_QUESTION, "k": 2}, timeout=30).raise_for_status().json()
         print(json.dumps([{k: hit[k] for k in ("doc_id", "title", "score", "text")} for hit in result["hits"]], indent=2))
+        _say(f"POST {server.url}/ask {SAMPLE_QUESTION!r} (retrieve, route, generate, check; offline: extractive)")
+        answer = httpx.post(f"{server.url}/ask", json={"question": SAMPLE_QUESTION}, timeout=60).raise_for_status().json()
+        print(json.dumps({k: answer[k] for k in ("answer", "generator", "route", "citations", "guardrail_events", "degraded")},
+                         indent=2))
     finally:
         if keep_running:
             _say(f"server left running at {server.url} (pid {server.process.pid}); stop it with: kill {server.process.pid}")

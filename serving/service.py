@@ -8,21 +8,27 @@ validated by pydantic before they reach a model, so bad input gets a 400 naming 
 
 from __future__ import annotations
 
+import itertools
+import json
 from contextlib import contextmanager
-from typing import Annotated, Iterator, Literal
+from typing import Annotated, Any, Generator, Iterator, Literal
 
 import bentoml
 import bentoml.exceptions
 import pandas as pd
 from pydantic import Field, StringConstraints
+from starlette.responses import StreamingResponse
 
+from fusion.ask import AskPipeline, AskRequest
 from fusion.pipeline import HybridPipeline
 from fusion.schemas import (
     AnomalyResult,
+    AskResponse,
     EntitySpan,
     ForecastResult,
     IntentPrediction,
     LoadedModel,
+    RouteInfo,
     SearchHit,
     SearchResult,
     SentimentPrediction,
@@ -42,6 +48,7 @@ settings = get_settings()
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=settings.serve.max_text_chars)]
 Texts = Annotated[list[Text], Field(min_length=1, max_length=settings.serve.max_texts_per_request)]
 Series = Annotated[list[SeriesIn], Field(min_length=1, max_length=settings.serve.max_series_per_request)]
+Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\w.-]+$")]
 # Adaptive batching: concurrent requests are merged into one model call.
 BATCHED = dict(batchable=True, max_batch_size=settings.serve.max_batch_size, max_latency_ms=settings.serve.max_latency_ms)
 
@@ -61,6 +68,7 @@ class HybridService:
                 self.pipeline.predict(name, pd.DataFrame({"text": ["warm up"]}))
         self.encoder = query_encoder(settings)
         self.retrievers: dict[str, HybridRetriever] = {}
+        self.asker = AskPipeline.from_settings(settings, ml=self.pipeline, encoder=self.encoder, retrievers=self._retriever)
 
     def _predict(self, capability: str, batch: pd.DataFrame) -> pd.DataFrame:
         with _http_errors():
@@ -131,6 +139,31 @@ class HybridService:
         return self.retrievers[collection]
 
     @bentoml.api
+    def ask(self, question: Text, collection: Name = "kb", tenant: Name = "default", tier: Name | None = None,
+            facts: dict[str, Any] | None = None, use_cache: bool = True) -> AskResponse:
+        """An answer from the collection's passages, with citations, the tier used, its cost, guardrail events and
+        whether it came from the cache. With no LLM endpoint configured the answer is extractive, and says so."""
+        request = AskRequest(question, collection, tenant, tier, facts or {}, use_cache)
+        with _http_errors():
+            return self.asker.ask(request)
+
+    @bentoml.api(route="/ask/stream")
+    def ask_stream(self, question: Text, collection: Name = "kb", tenant: Name = "default", tier: Name | None = None,
+                   facts: dict[str, Any] | None = None, use_cache: bool = True) -> Generator[str, None, None]:
+        """/ask as server-sent events: `data: {"token": ...}` as the answer is written, then
+        `data: {"response": {...}}` (everything /ask returns), then `data: [DONE]`."""
+        events = self.asker.ask_stream(AskRequest(question, collection, tenant, tier, facts or {}, use_cache))
+        with _http_errors():  # bad input (an unknown collection or tier) fails before the stream starts
+            first = next(events)
+        return StreamingResponse(_sse(first, events), media_type="text/event-stream")
+
+    @bentoml.api
+    def route(self, question: Text) -> RouteInfo:
+        """Which tier the router would send this question to, and why; nothing is generated."""
+        decision = self.asker.router.route(question)
+        return RouteInfo(tier=decision.tier, strategy=decision.strategy, complexity=decision.complexity, reason=decision.reason)
+
+    @bentoml.api
     def models(self) -> list[LoadedModel]:
         """Which registry version of each capability this server is running."""
         return list(self.pipeline.loaded.values())
@@ -149,6 +182,15 @@ def _http_errors() -> Iterator[None]:
         # 404, not 503: BentoML replaces the body of every 5xx with a generic message, and the
         # caller needs to read which model is missing and how to train it.
         raise bentoml.exceptions.NotFound(str(error)) from error
+
+
+def _sse(first: dict[str, Any], rest: Iterator[dict[str, Any]]) -> Iterator[str]:
+    """Server-sent events framing: one `data:` line per event, a blank line after each."""
+    for event in itertools.chain([first], rest):
+        if "response" in event:
+            event = {"response": event["response"].model_dump(mode="json")}
+        yield f"data: {json.dumps(event, ensure_ascii=False)}\n\n"
+    yield "data: [DONE]\n\n"
 
 
 def _series_frame(series: list[SeriesIn]) -> pd.DataFrame:

@@ -92,4 +92,4 @@ def test_settings_sections_match_the_constructors_defaults(clean_env: Path) -> N
                 continue
             assert key in parameters, f"[{name}] {key} is not a constructor parameter"
             default = parameters[key].default
-            assert (list(value) == list(default)) if isinstance(value, tuple) else value == default, (name, key)
+            assert (list(value) == list(default)) if isinstance(value, tuple | list) else value == default, (name, key)

@@ -35,6 +35,8 @@ SAMPLE_DATASETS: dict[str, dict[str, str]] = {
     "ner": {"file": "tickets.jsonl", "text": "text", "label": "entities"},
     "anomaly": {"file": "series.csv", "label": "label"},
     "forecast": {"file": "series.csv", "label": "value"},
+    "injection": {"file": "injection_prompts.jsonl", "text": "text", "label": "label"},
+    "llm_router": {"file": "router_prompts.jsonl", "text": "text", "label": "tier"},
 }
 #: how a training/test file is read: by extension as a table, as CoNLL, or guessed from the extension
 FORMATS = ("auto", "table", "conll")
@@ -96,7 +98,9 @@ def sample_data_dir(settings: HybridSettings) -> Path:
     from training.sample_data import write_sample_data
 
     folder = settings.data.sample_dir
-    if not (folder / "tickets.jsonl").exists():
+    # A folder written by an older version may lack files added since: regenerate it whole (same seed, same bytes).
+    expected = {"knowledge_base.jsonl", *(sample["file"] for sample in SAMPLE_DATASETS.values())}
+    if not all((folder / name).exists() for name in expected):
         write_sample_data(folder, seed=settings.data.seed)
     return folder
 
