@@ -38,13 +38,16 @@ serve: install  ## run the service in the foreground on localhost:3000 (trains f
 test: install  ## run the test suite
 	$(BIN)/python -m pytest
 
-bench: install  ## benchmarks on ../shared/data (results in bench/results/; about 115 minutes)
+bench: install  ## benchmarks on ../shared/data (results in bench/results/; about 120 minutes)
 	$(BIN)/python bench/intent.py
 	$(BIN)/python bench/sentiment.py
 	$(BIN)/python bench/ner.py
 	$(BIN)/python bench/nab.py --grid '{"long_window": [288, 1000, 2000], "quiet": [75, 100, 150], "average": [10, 30]}'
 	$(BIN)/python bench/m4.py
 	$(BIN)/python bench/scifact.py --scale 100000,1000000
+	$(BIN)/python bench/router.py
+	$(BIN)/python bench/injection.py
+	$(BIN)/python bench/cache.py
 
 data: install  ## (re)generate the bundled sample data in data/sample/
 	$(BIN)/hybrid data

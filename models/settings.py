@@ -196,6 +196,8 @@ class LLMSettings(_Section):
     breaker_failures: int = Field(3, gt=0)
     breaker_reset_s: float = Field(30.0, gt=0.0)
     temperature: float = Field(0.2, ge=0.0, le=2.0)
+    #: seconds one request may spend across all tiers, retries and backoff (the service answers within 60 s)
+    deadline_s: float = Field(40.0, gt=0.0)
     #: a file in models/llm/prompts/ (name.version.txt), or a path to your own
     prompt_template: str = "answer.v1"
     #: passages retrieved for an answer, and sentences the extractive generator keeps

@@ -48,7 +48,7 @@ settings = get_settings()
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=settings.serve.max_text_chars)]
 Texts = Annotated[list[Text], Field(min_length=1, max_length=settings.serve.max_texts_per_request)]
 Series = Annotated[list[SeriesIn], Field(min_length=1, max_length=settings.serve.max_series_per_request)]
-Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\w.-]+$")]
+Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 # Adaptive batching: concurrent requests are merged into one model call.
 BATCHED = dict(batchable=True, max_batch_size=settings.serve.max_batch_size, max_latency_ms=settings.serve.max_latency_ms)
 
@@ -150,6 +150,7 @@ class HybridService:
     @bentoml.api(route="/ask/stream")
     def ask_stream(self, question: Text, collection: Name = "kb", tenant: Name = "default", tier: Name | None = None,
                    facts: dict[str, Any] | None = None, use_cache: bool = True) -> Generator[str, None, None]:
+        # Declared a generator for the API schema; returns a StreamingResponse so that bad input can still be a 4xx.
         """/ask as server-sent events: `data: {"token": ...}` as the answer is written, then
         `data: {"response": {...}}` (everything /ask returns), then `data: [DONE]`."""
         events = self.asker.ask_stream(AskRequest(question, collection, tenant, tier, facts or {}, use_cache))
@@ -160,8 +161,8 @@ class HybridService:
     @bentoml.api
     def route(self, question: Text) -> RouteInfo:
         """Which tier the router would send this question to, and why; nothing is generated."""
-        decision = self.asker.router.route(question)
-        return RouteInfo(tier=decision.tier, strategy=decision.strategy, complexity=decision.complexity, reason=decision.reason)
+        with _http_errors():  # a question the input guard refuses is not routed either
+            return self.asker.route(question)
 
     @bentoml.api
     def models(self) -> list[LoadedModel]:

@@ -26,7 +26,7 @@ def invoke(*args: str):
 def test_help_explains_the_commands() -> None:
     result = invoke("--help")
     assert result.exit_code == 0
-    for command in ("train", "evaluate", "promote", "serve", "score", "demo", "data", "ingest", "search"):
+    for command in ("train", "evaluate", "promote", "serve", "score", "demo", "data", "ingest", "search", "ask"):
         assert command in result.stdout
     train_help = invoke("train", "--help").stdout
     assert "--label-col" in train_help and "JSON" in train_help
@@ -305,3 +305,46 @@ def test_train_and_evaluate_the_reranker_from_the_command_line(reranker_champion
     assert invoke("train", "intent", "--collection", "kb").exit_code == 2
     no_docs = invoke("train", "reranker", "--collection", "nope")
     assert no_docs.exit_code == 2 and "hybrid ingest" in no_docs.stderr
+
+
+def test_ask_answers_from_the_collection_with_citations(kb_collection) -> None:
+    result = invoke("ask", "how long does a refund take to reach my account?", "--no-cache")
+    assert result.exit_code == 0, result.stderr
+    answer = json.loads(result.stdout.strip().splitlines()[-1])
+    assert answer["generator"] == "extractive" and answer["citations"]
+    assert any("refund" in c["title"].lower() for c in answer["citations"]), answer["citations"]
+
+
+def test_ask_streams_the_answer_before_the_json(kb_collection) -> None:
+    result = invoke("ask", "how long does a refund take to reach my account?", "--no-cache", "--stream")
+    assert result.exit_code == 0, result.stderr
+    *streamed, last = result.stdout.strip().splitlines()
+    assert "\n".join(streamed) == json.loads(last)["answer"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (("ask", "refunds", "--collection", "nope"), "hybrid ingest"),
+    (("ask", "refunds", "--tier", "huge"), "is not configured"),
+])
+def test_ask_bad_input_exits_2_saying_what_to_do(kb_collection, args, message: str) -> None:
+    result = invoke(*args)
+    assert result.exit_code == 2 and message in result.stderr
+
+
+@pytest.mark.integration
+def test_train_llm_router_on_a_user_file_with_its_own_tiers(tmp_path: Path) -> None:
+    """Two tiers named by the user, in a column of the user's choosing; `llm-router` spelled with a hyphen."""
+    from training.router_data import generate_router_prompts
+
+    prompts = generate_router_prompts(seed=3).groupby("tier").head(60)
+    level = prompts["tier"].map({"cheap": "weak", "small": "weak", "large": "strong", "code": "strong"})
+    prompts.assign(level=level)[["text", "level"]].to_csv(tmp_path / "prompts.csv", index=False)
+    done = subprocess.run(
+        [HYBRID, "train", "llm-router", "--train", str(tmp_path / "prompts.csv"), "--label-col", "level"],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, **store_env(tmp_path / "store"), "HYBRID_LLM_ROUTER__TIER_ORDER": '["weak", "strong"]'},
+    )
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["model_uri"] == "models:/llm_router/1" and summary["promoted"]
+    assert summary["metrics"]["accuracy"] > 0.7 and 0.0 <= summary["metrics"]["apgr"] <= 1.0

@@ -128,6 +128,19 @@ def test_timeouts_are_retried_then_the_next_tier_answers(stub: OpenAIStub, backu
     assert all(0.4 < a.seconds < 3.0 for a in answer.attempts[:2])
 
 
+def test_one_deadline_bounds_the_whole_chain(stub: OpenAIStub, backup: OpenAIStub) -> None:
+    # Each try may take 5 s, but the request has 0.8 s in all: the first try is cut to what is left,
+    # and neither its retry nor the next tier starts once the budget is spent.
+    llm = gateway({"small": tier(stub, timeout_s=5.0, max_retries=2), "large": tier(backup)}, fallback=["large"],
+                  deadline_s=0.8)
+    stub.hang_next(seconds=5.0, times=3)
+    with pytest.raises(AllTiersFailed, match="deadline_s") as failure:
+        llm.complete(MESSAGES, tier="small")
+    assert outcomes(failure.value) == [("small", "timeout"), ("small", "deadline")]
+    assert failure.value.attempts[0].seconds < 1.5
+    assert backup.requests == []
+
+
 def test_chain_is_routed_tier_then_fallbacks_without_duplicates_or_unknown_names(stub: OpenAIStub) -> None:
     llm = gateway({name: tier(stub) for name in ("cheap", "small", "large")}, fallback=["small", "gpu", "small", "large"])
     assert llm.chain("large") == ["large", "small"]

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from openai_stub import OpenAIStub
 
 from models.base import InputError
 from models.embeddings import SentenceEncoder
@@ -283,11 +284,10 @@ def test_parse_tier_accepts_one_named_tier_only() -> None:
 
 
 def test_llm_router_asks_a_tier_and_falls_back_on_failure_or_nonsense() -> None:
-    stub_module = pytest.importorskip("tests.openai_stub")
     from models.llm.gateway import LLMGateway
 
     fallback = RulesRouter({}, default_tier="small")
-    with stub_module.OpenAIStub(reply="large") as stub:
+    with OpenAIStub(reply="large") as stub:
         tier = TierSettings(base_url=stub.base_url, model="stub-model", max_retries=0, timeout_s=5)
         gateway = LLMGateway({"small": tier}, backoff_s=0.0)
         router = LLMRouter(gateway, "small", ["cheap", "small", "large", "code"], fallback)

@@ -22,17 +22,16 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
-import Stemmer
 from bm25s.stopwords import STOPWORDS_EN_PLUS
 
 from models.embeddings import SentenceEncoder
+from models.rag.context import CITATION
+from models.rag.sparse import english_stemmer
 
-_CITATION = re.compile(r"\s*\[\d+(?:\s*[,-]\s*\d+)*\]")
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])|\n+")
 _WORD = re.compile(r"[a-z0-9]+(?:[.,][0-9]+)*")
 _NEGATIONS = {"no", "nor", "not", "don't", "doesn't", "didn't", "isn't", "aren't", "wasn't", "won't", "can't", "cannot", "never"}
 _STOPWORDS = frozenset(STOPWORDS_EN_PLUS) - _NEGATIONS
-_STEMMER = Stemmer.Stemmer("english")
 
 
 @dataclass(frozen=True)
@@ -44,13 +43,13 @@ class GroundingReport:
 
 def split_sentences(text: str) -> list[str]:
     """Sentences of ``text`` with citation markers such as ``[1]`` or ``[2, 3]`` removed."""
-    cleaned = _CITATION.sub("", text)
+    cleaned = re.sub(rf"\s*{CITATION.pattern}", "", text)  # with the space before it: "days [1]." -> "days."
     return [s.strip() for s in _SENTENCE_END.split(cleaned) if s and s.strip()]
 
 
 def content_words(text: str) -> set[str]:
     words = [w for w in _WORD.findall(text.lower().replace("n't", " not")) if w not in _STOPWORDS]
-    return set(_STEMMER.stemWords(words))
+    return set(english_stemmer().stemWords(words))
 
 
 def check_grounding(

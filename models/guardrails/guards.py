@@ -101,6 +101,12 @@ class OutputGuard:
         self.settings = settings
         self.encoder = encoder
 
+    def screen(self, sentence: str, system_prompt: str = "") -> str | None:
+        """One sentence of a streamed answer, before it is sent: the policy's text for it, or None when the
+        policy withholds it (then nothing more of the answer should be sent)."""
+        result = apply_policy(sentence, self.settings.blocked_phrases, system_prompt)
+        return None if result.withheld else result.text
+
     def check(self, answer: str, passages: list[str], facts: dict[str, object], system_prompt: str = "") -> GuardedOutput:
         policy = apply_policy(answer, self.settings.blocked_phrases, system_prompt)
         events = [GuardEvent("output", "policy", v.action, f"{v.rule}: {v.detail}") for v in policy.violations]

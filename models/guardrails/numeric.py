@@ -16,7 +16,8 @@ import math
 import re
 from dataclasses import dataclass
 
-_CITATION = re.compile(r"\[\d+(?:\s*[,-]\s*\d+)*\]")
+from models.rag.context import CITATION
+
 _NUMBER = re.compile(
     r"(?<![\w.,-])[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s*(?:%|percent\b|per cent\b))?(?![\w-])", re.IGNORECASE
 )
@@ -37,7 +38,7 @@ class NumericMismatch:
 
 def stated_numbers(text: str) -> list[StatedNumber]:
     numbers = []
-    for match in _NUMBER.finditer(_CITATION.sub(" ", text)):
+    for match in _NUMBER.finditer(CITATION.sub(" ", text)):
         written = match.group().strip()
         digits = re.sub(r"\s*(?:%|percent|per cent)$", "", written, flags=re.IGNORECASE).replace(",", "")
         value = float(digits)

@@ -16,7 +16,8 @@ go straight to the next tier, since repeating the same request cannot fix them. 
 per tier skips an endpoint after ``breaker_failures`` failed calls in a row (models/llm/breaker.py);
 a 4xx answer proves the endpoint is up, so it does not count against it. Every try is recorded as
 an ``Attempt`` so the caller can tell the user what degraded; when no tier answers,
-``AllTiersFailed`` says why for each one.
+``AllTiersFailed`` says why for each one. One request never takes longer than ``deadline_s`` in all:
+each try's timeout is what is left of it, and no try starts once it is spent.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class Usage:
 class Attempt:
     tier: str
     #: "ok", "rate_limited", "server_error", "timeout", "connection_error", "bad_request",
-    #: "circuit_open", "missing_key" or "interrupted"
+    #: "circuit_open", "missing_key", "interrupted" or "deadline" (the request's [llm].deadline_s was spent)
     outcome: str
     detail: str
     seconds: float
@@ -100,13 +101,14 @@ class _Reply:
 class LLMGateway:
     def __init__(self, tiers: dict[str, TierSettings], fallback: Iterable[str] = (), backoff_s: float = 0.5,
                  backoff_max_s: float = 8.0, breaker_failures: int = 3, breaker_reset_s: float = 30.0,
-                 temperature: float = 0.2, clock: Callable[[], float] = time.monotonic,
+                 temperature: float = 0.2, deadline_s: float = 40.0, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.tiers = dict(tiers)
         self.fallback = list(fallback)
         self.backoff_s = backoff_s
         self.backoff_max_s = backoff_max_s
         self.temperature = temperature
+        self.deadline_s = deadline_s
         self._clock = clock
         self._sleep = sleep
         self._breakers = {name: CircuitBreaker(breaker_failures, breaker_reset_s, clock) for name in self.tiers}
@@ -117,7 +119,7 @@ class LLMGateway:
     def from_settings(cls, llm: LLMSettings) -> LLMGateway:
         return cls(tiers=llm.tiers, fallback=llm.fallback, backoff_s=llm.backoff_s, backoff_max_s=llm.backoff_max_s,
                    breaker_failures=llm.breaker_failures, breaker_reset_s=llm.breaker_reset_s,
-                   temperature=llm.temperature)
+                   temperature=llm.temperature, deadline_s=llm.deadline_s)
 
     @property
     def available(self) -> bool:
@@ -150,6 +152,9 @@ class LLMGateway:
         if not order:
             raise AllTiersFailed(self._nothing_to_try(tier))
         attempts: list[Attempt] = []
+        # One budget for the whole chain, so a slow tier cannot use up the time the next tier (or the
+        # caller's extractive fallback) needs before the HTTP request itself times out.
+        deadline = self._clock() + self.deadline_s
         for name in order:
             settings = self.tiers[name]
             if settings.api_key_env and not os.environ.get(settings.api_key_env):
@@ -164,12 +169,18 @@ class LLMGateway:
             limit = max_tokens if max_tokens is not None else settings.max_tokens
             for try_number in range(settings.max_retries + 1):
                 started = self._clock()
+                remaining = deadline - started
+                if remaining <= 0:
+                    attempts.append(Attempt(name, "deadline", f"the request's {self.deadline_s:g} s budget "
+                                            "([llm].deadline_s) was spent", 0.0))
+                    raise AllTiersFailed(_summary(attempts), tuple(attempts))
+                timeout = min(settings.timeout_s, remaining)
                 delivered: list[str] = []
                 try:
                     if streaming:
-                        reply = yield from self._stream_once(name, messages, limit, delivered)
+                        reply = yield from self._stream_once(name, messages, limit, delivered, timeout)
                     else:
-                        reply = self._complete_once(name, messages, limit)
+                        reply = self._complete_once(name, messages, limit, timeout)
                 except GeneratorExit:
                     # The caller stopped reading (e.g. its client went away) while tokens were arriving:
                     # the endpoint is healthy, and a half-open trial must not stay pending forever.
@@ -189,7 +200,7 @@ class LLMGateway:
                         breaker.record_success()  # the endpoint answered; the request was at fault
                         break
                     if try_number < settings.max_retries:
-                        self._sleep(self._backoff(try_number, failure.retry_after))
+                        self._sleep(min(self._backoff(try_number, failure.retry_after), max(deadline - self._clock(), 0.0)))
                     continue
                 except Exception:
                     breaker.record_failure()  # a bug or malformed answer must not leave a half-open trial pending
@@ -240,13 +251,13 @@ class LLMGateway:
                                                     timeout=settings.timeout_s, max_retries=0)
             return self._clients[name]
 
-    def _request(self, name: str, messages: list[dict[str, str]], max_tokens: int) -> dict[str, Any]:
+    def _request(self, name: str, messages: list[dict[str, str]], max_tokens: int, timeout: float) -> dict[str, Any]:
         return {"model": self.tiers[name].model, "messages": messages, "max_tokens": max_tokens,
-                "temperature": self.temperature}
+                "temperature": self.temperature, "timeout": timeout}
 
-    def _complete_once(self, name: str, messages: list[dict[str, str]], max_tokens: int) -> _Reply:
+    def _complete_once(self, name: str, messages: list[dict[str, str]], max_tokens: int, timeout: float) -> _Reply:
         try:
-            response = self._client(name).chat.completions.create(**self._request(name, messages, max_tokens))
+            response = self._client(name).chat.completions.create(**self._request(name, messages, max_tokens, timeout))
         except openai.APIError as err:
             raise _classify(err, self.tiers[name]) from err
         if not response.choices:
@@ -256,13 +267,13 @@ class LLMGateway:
                       usage.prompt_tokens if usage else None, usage.completion_tokens if usage else None)
 
     def _stream_once(self, name: str, messages: list[dict[str, str]], max_tokens: int,
-                     delivered: list[str]) -> Iterator[str]:
+                     delivered: list[str], timeout: float) -> Iterator[str]:
         """Yields deltas (also appended to ``delivered``) and returns the ``_Reply``; raises ``_Failure``."""
         settings = self.tiers[name]
         model, usage, finish = settings.model, None, None
         try:
             with self._client(name).chat.completions.create(
-                    **self._request(name, messages, max_tokens), stream=True,
+                    **self._request(name, messages, max_tokens, timeout), stream=True,
                     stream_options={"include_usage": True}) as chunks:
                 for chunk in chunks:
                     model = chunk.model or model
@@ -283,7 +294,7 @@ class LLMGateway:
 
 def _classify(err: openai.APIError, settings: TierSettings) -> _Failure:
     if isinstance(err, openai.APITimeoutError):
-        return _Failure("timeout", f"no answer within {settings.timeout_s:g} s", retryable=True)
+        return _Failure("timeout", f"no answer within the time left (at most {settings.timeout_s:g} s)", retryable=True)
     if isinstance(err, openai.APIConnectionError):
         cause = f" ({err.__cause__})" if err.__cause__ else ""
         return _Failure("connection_error", f"{err.message}{cause} at {settings.base_url}", retryable=True)

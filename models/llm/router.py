@@ -30,6 +30,9 @@ from models.base import InputError
 from models.llm.router_model import RouteClassifier
 from models.settings import HybridSettings
 
+#: the LLM strategy's reply budget: enough for any tier name
+ROUTER_MAX_TOKENS = 16
+
 @dataclass(frozen=True)
 class RouteDecision:
     tier: str
@@ -202,7 +205,8 @@ class LLMRouter:
     def route(self, text: str) -> RouteDecision:
         text = _check_text(text)
         try:
-            answer = str(self.gateway.complete(self.messages(text), self.tier).text)
+            # A tier name is a few tokens; a long answer is a wrong one.
+            answer = str(self.gateway.complete(self.messages(text), self.tier, max_tokens=ROUTER_MAX_TOKENS).text)
         except Exception as error:  # noqa: BLE001 - any failure of the routing call must not fail the request
             return self._fall_back(text, f"the {self.tier!r} tier failed ({type(error).__name__}: {error})")
         tier = parse_tier(answer, self.tiers)
@@ -258,21 +262,25 @@ def load_examples(settings: HybridSettings) -> pd.DataFrame:
     return frame[["text", "tier"]]
 
 
-def classifier_router(settings: HybridSettings) -> Router:
-    """The registered ``llm_router`` champion, or the rules with a reason that says how to train one."""
+def classifier_router(settings: HybridSettings, model: RouteClassifier | None = None) -> Router:
+    """``model`` (e.g. the champion a service already loaded), else the registered ``llm_router`` champion,
+    else the rules with a reason that says how to train one."""
     from training.registry import NoChampionError, champion_uri, connect_store, load_capability_from_uri
 
-    connect_store(settings)
-    try:
-        model = load_capability_from_uri(champion_uri("llm_router", settings))
-    except NoChampionError:
-        return _ExplainedRouter(rules_router(settings), "no llm_router champion: run `hybrid train llm-router`")
+    if model is None:
+        connect_store(settings)
+        try:
+            model = load_capability_from_uri(champion_uri("llm_router", settings))
+        except NoChampionError:
+            return _ExplainedRouter(rules_router(settings), "no llm_router champion: run `hybrid train llm-router`")
     return ClassifierRouter(model)
 
 
-def build_router(settings: HybridSettings, gateway: Any = None, encoder: Any = None) -> Router:
+def build_router(settings: HybridSettings, gateway: Any = None, encoder: Any = None,
+                 model: RouteClassifier | None = None) -> Router:
     """The router ``[router] strategy`` names. ``llm`` uses ``gateway`` (default: the ``[llm]`` tiers) and
-    falls back to the classifier (or the rules when no champion is registered)."""
+    falls back to the classifier (or the rules when no champion is registered); ``model`` is the classifier
+    to use instead of loading the champion."""
     strategy = settings.router.strategy
     if strategy == "rules":
         return rules_router(settings)
@@ -281,7 +289,7 @@ def build_router(settings: HybridSettings, gateway: Any = None, encoder: Any = N
 
         return SimilarityRouter(load_examples(settings), encoder or SentenceEncoder())
     if strategy == "classifier":
-        return classifier_router(settings)
+        return classifier_router(settings, model)
     if gateway is None:
         from models.llm.gateway import LLMGateway
 
@@ -293,4 +301,4 @@ def build_router(settings: HybridSettings, gateway: Any = None, encoder: Any = N
             f"({sorted(configured)}); configure it, set llm_tier to one of them, or choose another strategy"
         )
     tiers = [*settings.router.tier_order, *settings.router.specialist_tiers]
-    return LLMRouter(gateway, settings.router.llm_tier, tiers, classifier_router(settings))
+    return LLMRouter(gateway, settings.router.llm_tier, tiers, classifier_router(settings, model))

@@ -18,6 +18,8 @@ from models.rag.types import Hit
 
 #: a passage cut shorter than this many word pieces is not worth its citation
 MIN_PASSAGE_TOKENS = 48
+#: how an answer cites passages: [1], [2, 3] or [1-3]
+CITATION = re.compile(r"\[(\d+(?:\s*[,-]\s*\d+)*)\]")
 _WORD = re.compile(r"\w+")
 
 
@@ -72,6 +74,16 @@ def assemble_context(hits: list[Hit], counter, budget_tokens: int = 1500, max_ov
         kept_words.append(words)
         used += tokens
     return Context(kept, used, budget_tokens, duplicates, over, {p.source_id: p.chunk_id for p in kept})
+
+
+def cited_source_ids(answer: str) -> set[str]:
+    """The passage numbers an answer cites, ranges expanded."""
+    cited: set[str] = set()
+    for group in CITATION.findall(answer):
+        for part in re.split(r"\s*,\s*", group):
+            first, _, last = part.partition("-")
+            cited.update(str(n) for n in range(int(first), int(last or first) + 1))
+    return cited
 
 
 def _overlap(a: set[str], b: set[str]) -> float:

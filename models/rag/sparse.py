@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from functools import lru_cache
 from pathlib import Path
 from typing import Self
@@ -17,11 +18,17 @@ import numpy as np
 _TERM = re.compile(r"(?u)\b\w\w+\b")   # bm25s' default token pattern
 
 
-@lru_cache(maxsize=1)
-def _stemmer():
-    import Stemmer
+_per_thread = threading.local()
 
-    return Stemmer.Stemmer("english")
+
+def english_stemmer():
+    """This thread's stemmer: a PyStemmer object must not be called from two threads at once, and the
+    service searches and checks answers in several."""
+    if not hasattr(_per_thread, "stemmer"):
+        import Stemmer
+
+        _per_thread.stemmer = Stemmer.Stemmer("english")
+    return _per_thread.stemmer
 
 
 @lru_cache(maxsize=1)
@@ -34,7 +41,7 @@ def _stopwords() -> frozenset[str]:
 def analyse(texts: list[str]) -> list[list[str]]:
     """Lower-cased, stemmed terms without English stopwords: what bm25s.tokenize gives, without its
     per-call progress-bar set-up (1 ms, a tenth of a query's budget)."""
-    stem, stopwords = _stemmer().stemWords, _stopwords()
+    stem, stopwords = english_stemmer().stemWords, _stopwords()
     return [stem([t for t in _TERM.findall(text.lower()) if t not in stopwords]) for text in texts]
 
 
