@@ -39,7 +39,7 @@ from sklearn.model_selection import train_test_split
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from models.embeddings import SentenceEncoder  # noqa: E402
+from models.embeddings import RememberingEncoder  # noqa: E402
 from models.llm.router import ClassifierRouter, RulesRouter, SimilarityRouter, builtin_rules  # noqa: E402
 from models.llm.router_model import RouteClassifier  # noqa: E402
 from models.llm.routing_metrics import (  # noqa: E402
@@ -68,19 +68,6 @@ HELD_OUT_FAMILIES = ("yes_no", "policy", "explain_ml", "config")
 PUBLISHED = {"RouteLLM mf + judge augmentation, MT Bench": {"apgr": 0.802, "cpt_50": 0.134, "cpt_80": 0.313}}
 
 
-class MemoEncoder:
-    """MiniLM, embedding each distinct prompt once for all routers and both protocols."""
-
-    def __init__(self) -> None:
-        self.encoder = SentenceEncoder()
-        self.memo: dict[str, np.ndarray] = {}
-
-    def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
-        new = [t for t in dict.fromkeys(texts) if t not in self.memo]
-        self.memo.update(zip(new, self.encoder.encode(new, progress=progress)))
-        return np.stack([self.memo[t] for t in texts]) if texts else np.zeros((0, 384), dtype=np.float32)
-
-
 def scored(name: str, test: pd.DataFrame, tiers: list[str], complexity: list[float]) -> dict:
     truth = test["tier"].tolist()
     curve = pgr_curve(truth, complexity, tiers, QUALITY)
@@ -98,7 +85,7 @@ def scored(name: str, test: pd.DataFrame, tiers: list[str], complexity: list[flo
     }
 
 
-def run_protocol(name: str, train: pd.DataFrame, test: pd.DataFrame, encoder: MemoEncoder, seed: int) -> dict:
+def run_protocol(name: str, train: pd.DataFrame, test: pd.DataFrame, encoder: RememberingEncoder, seed: int) -> dict:
     texts, results = test["text"].tolist(), []
 
     rules = RulesRouter(builtin_rules(ORDER, SPECIALISTS), default_tier=RouterSettings().default_tier)
@@ -157,7 +144,7 @@ def main() -> None:
 
     started = time.perf_counter()
     prompts = generate_router_prompts(args.seed)
-    encoder = MemoEncoder()
+    encoder = RememberingEncoder()
     print(f"embedding {len(prompts)} prompts once (MiniLM, CPU)...", file=sys.stderr)
     encoder.encode(prompts["text"].tolist(), progress=True)
 

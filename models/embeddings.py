@@ -60,3 +60,17 @@ class SentenceEncoder:
             texts, batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=progress, convert_to_numpy=True
         )
         return vectors.astype(np.float32)
+
+
+class RememberingEncoder:
+    """An encoder that embeds each distinct text once, for runs that score the same texts many times
+    (several routers, several protocols). Unbounded: for benchmarks and tests, not for serving."""
+
+    def __init__(self, encoder: SentenceEncoder | None = None) -> None:
+        self.encoder = encoder or SentenceEncoder()
+        self.memo: dict[str, np.ndarray] = {}
+
+    def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        new = [t for t in dict.fromkeys(texts) if t not in self.memo]
+        self.memo.update(zip(new, self.encoder.encode(new, progress=progress)))
+        return np.stack([self.memo[t] for t in texts]) if texts else np.zeros((0, 384), dtype=np.float32)

@@ -10,7 +10,7 @@ import pytest
 from openai_stub import OpenAIStub
 
 from models.base import InputError
-from models.embeddings import SentenceEncoder
+from models.embeddings import RememberingEncoder
 from models.llm.router import (
     ClassifierRouter,
     LLMRouter,
@@ -39,22 +39,9 @@ THREE = QualityModel(("cheap", "small", "large"), ("code",), partial_credit=0.5)
 PAIR = QualityModel(("weak", "strong"))
 
 
-class MemoEncoder:
-    """The real MiniLM encoder, remembering each text's vector so the tests embed every prompt once."""
-
-    def __init__(self) -> None:
-        self.encoder = SentenceEncoder()
-        self.memo: dict[str, np.ndarray] = {}
-
-    def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
-        new = [t for t in dict.fromkeys(texts) if t not in self.memo]
-        self.memo.update(zip(new, self.encoder.encode(new)))
-        return np.stack([self.memo[t] for t in texts]) if texts else np.zeros((0, 384), dtype=np.float32)
-
-
 @pytest.fixture(scope="module")
-def encoder() -> MemoEncoder:
-    return MemoEncoder()
+def encoder() -> RememberingEncoder:
+    return RememberingEncoder()
 
 
 @pytest.fixture(scope="module")
@@ -188,7 +175,7 @@ def test_rules_match_whole_words_count_matches_and_break_ties_by_order() -> None
     assert decision.tier == "b" and decision.scores == {"a": 1.0, "b": 3.0}
 
 
-def test_similarity_votes_with_the_nearest_examples(encoder: MemoEncoder) -> None:
+def test_similarity_votes_with_the_nearest_examples(encoder: RememberingEncoder) -> None:
     examples = pd.DataFrame({
         "text": ["hello there", "thanks a lot", "good morning",
                  "write a SQL query over the orders table", "regex for order ids", "python function to parse dates",
@@ -338,8 +325,8 @@ def test_build_router_follows_the_strategy(tmp_path, monkeypatch, encoder) -> No
         monkeypatch.undo()
         connect_store(get_settings())  # MLflow keeps the last store process-wide; point it back
 
-    class Gateway:
-        tiers = {"large": object()}
+    from models.llm.gateway import LLMGateway
 
+    gateway = LLMGateway({"large": TierSettings(base_url="http://127.0.0.1:9/v1", model="m")})
     with pytest.raises(InputError, match="llm_tier"):
-        build_router(_settings(tmp_path, strategy="llm", llm_tier="small"), gateway=Gateway())
+        build_router(_settings(tmp_path, strategy="llm", llm_tier="small"), gateway=gateway)
