@@ -203,7 +203,7 @@ class SemanticCache:
         self,
         encoder,
         backend: CacheBackend,
-        threshold: float = 0.9,
+        threshold: float = 0.95,
         ttl_s: float = 3600.0,
         max_entries: int = 10_000,
         clock: Callable[[], float] = time.time,
