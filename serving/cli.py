@@ -176,7 +176,8 @@ def serve(
     host: Annotated[Optional[str], typer.Option(help="default: [serve].host")] = None,
     port: Annotated[Optional[int], typer.Option(help="default: [serve].port")] = None,
 ) -> None:
-    """Run the BentoML service in the foreground (POST /classify, /sentiment, /ner, /anomaly, /forecast, /search, /models; GET /readyz, /metrics).
+    """Run the BentoML service in the foreground (POST /classify, /sentiment, /ner, /anomaly, /forecast, /search, /ask,
+    /ask/stream, /route, /models; GET /readyz, /metrics).
 
     Every capability with a champion is served; an endpoint whose model is missing answers 404 naming the command to train it.
     """

@@ -1,4 +1,4 @@
-"""The BentoML service: a thin adapter over HybridPipeline.
+"""The BentoML service: a thin adapter over HybridPipeline (the ML endpoints) and AskPipeline (/ask, /route).
 
     bentoml serve serving.service:HybridService --host 127.0.0.1 --port 3000   (or `hybrid serve`)
 
@@ -150,9 +150,9 @@ class HybridService:
     @bentoml.api(route="/ask/stream")
     def ask_stream(self, question: Text, collection: Name = "kb", tenant: Name = "default", tier: Name | None = None,
                    facts: dict[str, Any] | None = None, use_cache: bool = True) -> Generator[str, None, None]:
-        # Declared a generator for the API schema; returns a StreamingResponse so that bad input can still be a 4xx.
         """/ask as server-sent events: `data: {"token": ...}` as the answer is written, then
         `data: {"response": {...}}` (everything /ask returns), then `data: [DONE]`."""
+        # Declared a generator for the API schema; returns a StreamingResponse so that bad input can still be a 4xx.
         events = self.asker.ask_stream(AskRequest(question, collection, tenant, tier, facts or {}, use_cache))
         with _http_errors():  # bad input (an unknown collection or tier) fails before the stream starts
             first = next(events)
