@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from models.guardrails.audit import AuditLog
-from models.guardrails.grounding import check_grounding, split_sentences
+from models.guardrails.grounding import check_grounding
+from models.rag.context import split_sentences
 from models.guardrails.guards import GuardEvent, InputGuard, OutputGuard
 from models.guardrails.numeric import check_numbers, stated_numbers
 from models.guardrails.pii import find_pii, iban_valid, luhn_valid, redact

@@ -25,10 +25,9 @@ import numpy as np
 from bm25s.stopwords import STOPWORDS_EN_PLUS
 
 from models.embeddings import SentenceEncoder
-from models.rag.context import CITATION
+from models.rag.context import split_sentences
 from models.rag.sparse import english_stemmer
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])|\n+")
 _WORD = re.compile(r"[a-z0-9]+(?:[.,][0-9]+)*")
 _NEGATIONS = {"no", "nor", "not", "don't", "doesn't", "didn't", "isn't", "aren't", "wasn't", "won't", "can't", "cannot", "never"}
 _STOPWORDS = frozenset(STOPWORDS_EN_PLUS) - _NEGATIONS
@@ -39,12 +38,6 @@ class GroundingReport:
     sentences: tuple[str, ...]
     support: tuple[float, ...]
     flagged: tuple[int, ...]  # indices into sentences
-
-
-def split_sentences(text: str) -> list[str]:
-    """Sentences of ``text`` with citation markers such as ``[1]`` or ``[2, 3]`` removed."""
-    cleaned = re.sub(rf"\s*{CITATION.pattern}", "", text)  # with the space before it: "days [1]." -> "days."
-    return [s.strip() for s in _SENTENCE_END.split(cleaned) if s and s.strip()]
 
 
 def content_words(text: str) -> set[str]:

@@ -22,11 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.rag.context import Context
+from models.rag.context import Context, split_sentences
 from models.rag.sparse import analyse
 
-#: sentence ends: a full stop, question or exclamation mark followed by space, or a line break
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _HEADING = re.compile(r"^#+\s*")
 #: shorter pieces are headings or fragments, not statements worth citing
 MIN_SENTENCE_CHARS = 25
@@ -99,7 +97,7 @@ def _sentences(context: Context) -> list[tuple[str, int, str]]:
     """(source id, position, sentence) for every statement-like sentence of every passage."""
     out = []
     for passage in context.passages:
-        pieces = (_HEADING.sub("", s).strip() for s in _SENTENCE_END.split(passage.text))
+        pieces = (_HEADING.sub("", s).strip() for s in split_sentences(passage.text))
         kept = [s for s in pieces if len(s) >= MIN_SENTENCE_CHARS]
         out.extend((passage.source_id, n, s) for n, s in enumerate(kept))
     return out

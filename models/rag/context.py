@@ -20,6 +20,8 @@ from models.rag.types import Hit
 MIN_PASSAGE_TOKENS = 48
 #: how an answer cites passages: [1], [2, 3] or [1-3]
 CITATION = re.compile(r"\[(\d+(?:\s*[,-]\s*\d+)*)\]")
+#: a sentence ends at . ! or ? (after any closing quote or bracket) before a capital or digit, or at a line break
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])|\n+")
 _WORD = re.compile(r"\w+")
 
 
@@ -74,6 +76,12 @@ def assemble_context(hits: list[Hit], counter, budget_tokens: int = 1500, max_ov
         kept_words.append(words)
         used += tokens
     return Context(kept, used, budget_tokens, duplicates, over, {p.source_id: p.chunk_id for p in kept})
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of ``text`` (a passage or an answer) with citation markers such as ``[1]`` removed."""
+    cleaned = re.sub(rf"\s*{CITATION.pattern}", "", text)  # with the space before it: "days [1]." -> "days."
+    return [s.strip() for s in _SENTENCE_END.split(cleaned) if s and s.strip()]
 
 
 def cited_source_ids(answer: str) -> set[str]:
