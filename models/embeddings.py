@@ -71,6 +71,8 @@ class RememberingEncoder:
         self.memo: dict[str, np.ndarray] = {}
 
     def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        if not texts:
+            return self.encoder.encode([])
         new = [t for t in dict.fromkeys(texts) if t not in self.memo]
         self.memo.update(zip(new, self.encoder.encode(new, progress=progress)))
-        return np.stack([self.memo[t] for t in texts]) if texts else np.zeros((0, 384), dtype=np.float32)
+        return np.stack([self.memo[t] for t in texts])

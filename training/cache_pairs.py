@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from models.base import InputError
+from models.llm.cache import verb_forms
 
 HIT_KINDS = ("paraphrase", "same_intent")
 MISS_KINDS = ("polarity_flip", "number_change", "antonym", "entity_change", "different_intent")
@@ -137,12 +138,6 @@ def number_change(text: str, rng: random.Random) -> str | None:
     return None
 
 
-def _verb(base: str) -> list[str]:
-    if base.endswith("e"):
-        return [base, base + "s", base + "d", base[:-1] + "ing"]
-    return [base, base + "s", base + "ed", base + "ing"]
-
-
 # Wider than the guard's ANTONYMS: the last row holds pairs the guard does not list.
 _ANTONYM_BASES = (
     ("block", "unblock"), ("freeze", "unfreeze"), ("lock", "unlock"), ("link", "unlink"), ("enable", "disable"),
@@ -161,7 +156,7 @@ _WORDS_AS_IS = {"minimum", "maximum", "before", "after", "higher", "lower", "mor
 def _antonym_map() -> dict[str, str]:
     mapping: dict[str, str] = {}
     for a, b in _ANTONYM_BASES:
-        forms_a, forms_b = ([a], [b]) if a in _WORDS_AS_IS else (_verb(a), _verb(b))
+        forms_a, forms_b = ([a], [b]) if a in _WORDS_AS_IS else (verb_forms(a), verb_forms(b))
         for fa, fb in zip(forms_a, forms_b):
             mapping.setdefault(fa, fb)
             mapping.setdefault(fb, fa)

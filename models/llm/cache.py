@@ -59,13 +59,15 @@ NUMBER_WORDS = {w: str(i) for i, w in enumerate(
     "zero _ two three four five six seven eight nine ten eleven twelve".split()) if w != "_"}
 
 
-def _forms(base: str, *extra: str) -> frozenset[str]:
-    """A verb's common inflections (enough for questions): block, blocks, blocked, blocking."""
+def verb_forms(base: str) -> tuple[str, ...]:
+    """A verb's common inflections, in a fixed order (enough for questions): block, blocks, blocked, blocking."""
     if base.endswith("e"):
-        forms = {base, base + "s", base + "d", base[:-1] + "ing"}
-    else:
-        forms = {base, base + "s", base + "ed", base + "ing"}
-    return frozenset(forms | set(extra))
+        return base, base + "s", base + "d", base[:-1] + "ing"
+    return base, base + "s", base + "ed", base + "ing"
+
+
+def _forms(base: str, *extra: str) -> frozenset[str]:
+    return frozenset(verb_forms(base)) | frozenset(extra)
 
 
 #: key verbs (and a few comparatives) whose two sides ask for opposite things

@@ -48,11 +48,6 @@ class ExtractiveAnswer:
     text: str
     sentences: tuple[ExtractedSentence, ...]
 
-    @property
-    def cited(self) -> list[str]:
-        """Source ids the answer cites, first cited first."""
-        return list(dict.fromkeys(s.source_id for s in self.sentences))
-
 
 class ExtractiveGenerator:
     def __init__(self, encoder, max_sentences: int = 3, min_score: float = 0.25) -> None:
