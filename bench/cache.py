@@ -14,8 +14,8 @@ searched among those, so both splits see pools of the same size.
 
 The intent gate uses a TF-IDF + logistic-regression intent model trained on the train questions
 *not* used for tuning (a stand-in for the intent champion, so gate errors are out of sample).
-The configuration chosen as best is replayed through ``SemanticCache`` itself (one tenant per pair)
-to check the vectorised figures match the real lookup decision for decision.
+The shipped default and the per-intent configuration are replayed through ``SemanticCache`` itself
+(one tenant per pair) to check the vectorised figures match the real lookup decision for decision.
 
 GPTCache reports, on its own dataset of generated paraphrase pairs, 45% hits at 94% precision for a
 0.95 threshold: context only, not comparable with these pairs.
@@ -42,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from models.embeddings import SentenceEncoder  # noqa: E402
 from models.llm.cache import SemanticCache, key_term_conflict  # noqa: E402
 from models.llm.cache_backends import CacheEntry, MemoryBackend, new_entry_id  # noqa: E402
+from models.settings import CacheSettings  # noqa: E402
 from report import machine, write_report  # noqa: E402
 from training.cache_pairs import KINDS, banking77_questions, build_pairs  # noqa: E402
 
@@ -74,6 +75,7 @@ def scored_pairs(questions: pd.DataFrame, encoder: SentenceEncoder, vectors: dic
     new = sorted(set(pairs["q2"]) - set(vectors))
     vectors.update(zip(new, encoder.encode(new)))
     pairs["cosine"] = [float(vectors[a] @ vectors[b]) for a, b in zip(pairs["q1"], pairs["q2"])]
+    pairs["conflict_lists"] = [key_term_conflict(b, a, swaps=False) for a, b in zip(pairs["q1"], pairs["q2"])]
     pairs["conflict"] = [key_term_conflict(b, a) for a, b in zip(pairs["q1"], pairs["q2"])]
     return pairs
 
@@ -120,10 +122,11 @@ def learn_per_intent(pairs: pd.DataFrame, allowed: np.ndarray, target: float, fa
     return learned
 
 
-def served_with(pairs: pd.DataFrame, thresholds: np.ndarray, guard: bool, gate: bool) -> np.ndarray:
+def served_with(pairs: pd.DataFrame, thresholds: np.ndarray, guard: str | None, gate: bool) -> np.ndarray:
+    """``guard``: None, "lists" (word lists only) or "full" (lists and the one-word-swap rule)."""
     served = pairs["cosine"].to_numpy() >= thresholds
     if guard:
-        served &= pairs["conflict"].isna().to_numpy()
+        served &= pairs["conflict" if guard == "full" else "conflict_lists"].isna().to_numpy()
     if gate:
         served &= (pairs["intent1"] == pairs["intent2"]).to_numpy()
     return served
@@ -199,27 +202,31 @@ def main() -> None:
 
     rows: list[dict] = []
 
-    def record(name: str, threshold: float | str, guard: bool, gate_on: bool, thresholds: np.ndarray) -> np.ndarray:
+    def record(name: str, threshold: float | str, guard: str | None, gate_on: bool, thresholds: np.ndarray) -> np.ndarray:
         served = served_with(test, thresholds, guard, gate_on)
         rows.append({"config": name, "threshold": threshold, "guard": guard, "intent_gate": gate_on, **figures(served, test)})
         return served
 
     for t in SWEEP:
-        record(f"cosine >= {t:.2f}", t, False, False, np.full(len(test), t))
+        record(f"cosine >= {t:.2f}", t, None, False, np.full(len(test), t))
     for t in SWEEP:
-        record(f"cosine >= {t:.2f} + guard", t, True, False, np.full(len(test), t))
+        record(f"cosine >= {t:.2f} + word lists", t, "lists", False, np.full(len(test), t))
     for t in SWEEP:
-        record(f"cosine >= {t:.2f} + guard + intent gate", t, True, True, np.full(len(test), t))
+        record(f"cosine >= {t:.2f} + guard", t, "full", False, np.full(len(test), t))
+    for t in SWEEP:
+        record(f"cosine >= {t:.2f} + guard + intent gate", t, "full", True, np.full(len(test), t))
 
-    allowed_tune = served_with(tune, np.zeros(len(tune)), guard=True, gate=True)
+    allowed_tune = served_with(tune, np.zeros(len(tune)), guard="full", gate=True)
     tuned = learn_global(tune, allowed_tune, args.target)
-    record(f"tuned global {tuned:.2f} + guard + intent gate", tuned, True, True, np.full(len(test), tuned))
+    record(f"tuned global {tuned:.2f} + guard + intent gate", tuned, "full", True, np.full(len(test), tuned))
     per_intent = learn_per_intent(tune, allowed_tune, args.target, fallback=tuned, prior=20.0)
     per_pair = test["intent1"].map(per_intent).fillna(tuned).to_numpy()
-    best = record("per-intent thresholds + guard + intent gate", "per intent", True, True, per_pair)
+    learned = record("per-intent thresholds + guard + intent gate", "per intent", "full", True, per_pair)
+    default = CacheSettings().threshold
+    shipped = served_with(test, np.full(len(test), default), "full", True)
 
-    replayed = replay(test, vectors, tuned, per_intent)
-    agree = int((replayed == best).sum())
+    agree = {"default": int((replay(test, vectors, default, {}) == shipped).sum()),
+             "per_intent": int((replay(test, vectors, tuned, per_intent) == learned).sum())}
 
     latency = lookup_latency(vectors, (1_000, 10_000), args.seed)
     conflicts = test.loc[test["conflict"].notna() & (test["cosine"] >= 0.9)]
@@ -233,6 +240,7 @@ def main() -> None:
         "tuned_global_threshold": tuned,
         "per_intent_thresholds": per_intent,
         "configs": rows,
+        "default_threshold": default,
         "replay_agreement": {"pairs": len(test), "same_decision": agree},
         "lookup_latency": latency,
         "guard_reasons_at_cosine_0.9": conflicts["conflict"].str.split(":").str[0].value_counts().to_dict(),
@@ -252,7 +260,8 @@ def main() -> None:
         print(f"{r['config']:<46} {r['hit_rate']:>8.3f} {r['false_hit_rate']:>9.3f} {r['negatives_served']:>10.3f} "
               + " ".join(f"{r['per_kind_served'][k]:>6.3f}" for k in kinds))
     print(f"{'GPTCache 0.95 (its own data, published)':<46} {GPTCACHE['hit_rate']:>8.3f} {1 - GPTCACHE['precision']:>9.3f}")
-    print(f"\nreplay through SemanticCache: {agree}/{len(test)} decisions identical")
+    print(f"\nreplay through SemanticCache: {agree['default']}/{len(test)} decisions identical at the default "
+          f"{default:.2f}, {agree['per_intent']}/{len(test)} with the per-intent thresholds")
     for r in latency:
         print(f"lookup at {r['entries']:>6} entries: p50 {r['lookup_ms_p50']:.2f} ms, p95 {r['lookup_ms_p95']:.2f} ms "
               "(vector precomputed; MiniLM adds its own encode time)")

@@ -264,10 +264,10 @@ class CacheSettings(_Section):
     backend: Literal["memory", "redis"] = "memory"
     redis_url: str = "redis://127.0.0.1:6379/0"
     #: cosine similarity at or above which a cached answer is reused
-    threshold: float = Field(0.95, gt=0.0, le=1.0)
+    threshold: float = Field(0.90, gt=0.0, le=1.0)
     ttl_s: float = Field(3600.0, gt=0.0)
     max_entries: int = Field(10_000, gt=0)
-    #: refuse a match whose questions differ in negation, a number, an antonym or a named entity
+    #: refuse a match whose questions differ in negation, a number, an antonym, a named entity or one swapped word
     key_term_guard: bool = True
     #: per-intent thresholds (e.g. learned by bench/cache.py); an intent not listed uses ``threshold``
     intent_thresholds: dict[str, float] = Field(default_factory=dict)

@@ -15,7 +15,7 @@ import pytest
 
 from models.base import InputError
 from models.embeddings import SentenceEncoder
-from models.llm.cache import SemanticCache, key_term_conflict
+from models.llm.cache import SemanticCache, key_term_conflict, one_word_swap
 from models.llm.cache_backends import MemoryBackend, RedisBackend
 from models.settings import CacheSettings
 from training.cache_pairs import KINDS, build_pairs, sample_questions
@@ -267,6 +267,8 @@ def test_from_settings_builds_the_configured_backend(known: KnownVectors, redis_
     ("Pay with Apple Pay?", "pay with google pay", "wallet"),
     ("the $1 charge", "the 1 euro charge", "currency"),
     ("I work at Larkspur Travel. Refund please", "I work at Redwood Retail. Refund please", "names"),
+    ("How do I activate my new card?", "How do I activate my old card?", "one word swapped: new/old"),
+    ("My card was declined today, why?", "My card was declined yesterday, why?", "one word swapped: today/yesterday"),
 ])
 def test_the_guard_names_what_differs(a: str, b: str, reason: str) -> None:
     assert reason in key_term_conflict(a, b)
@@ -277,9 +279,18 @@ def test_the_guard_names_what_differs(a: str, b: str, reason: str) -> None:
     ("I do not have my card", "I don't have my card"),
     ("I waited two weeks", "i waited 2 weeks!"),
     ("How do I pay with Apple Pay?", "how do i pay with apple pay"),
+    ("How do I top up my card?", "Hi, how can I top up my cards? Thanks."),
+    ("My new card has not arrived", "The card I ordered still has not arrived"),
 ])
 def test_the_guard_lets_rewordings_through(a: str, b: str) -> None:
     assert key_term_conflict(a, b) is None
+
+
+def test_the_swap_rule_can_be_left_out_and_refuses_synonyms_too() -> None:
+    assert key_term_conflict("activate my new card", "activate my old card", swaps=False) is None
+    # A synonym swap is refused as well: the price is a missed hit, never a wrong answer.
+    assert one_word_swap("How can I withdraw money?", "how can i withdraw funds") == "money/funds"
+    assert one_word_swap("activate my new card", "please activate my new virtual card") is None
 
 
 def test_pairs_from_sample_tickets_are_labelled_and_deterministic(encoder: SentenceEncoder) -> None:

@@ -15,21 +15,26 @@ A cached answer is served only when all of these hold, so a false hit can be exp
 5. the key-term guard finds no conflict (``key_term_conflict``): cosine over sentence embeddings
    scores "cancel my card" / "don't cancel my card" above 0.9, so questions that differ in their count
    of negating words, in a number, in one side of an antonym pair (block/unblock, before/after, ...) or in a named
-   entity of the same kind (currency, card network, country, a capitalised name) are never matched.
+   entity of the same kind (currency, card network, country, a capitalised name) are never matched; nor
+   are two questions that are the same but for one content word swapped for another (``one_word_swap``:
+   "activate my new card" / "... old card"), which no word list covers.
 Candidates are tried from the most similar down, so a guarded near-duplicate does not hide a valid one.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from models.base import InputError
 from models.llm.cache_backends import CacheBackend, CacheEntry, MemoryBackend, RedisBackend, new_entry_id
+from models.rag.sparse import english_stemmer
 from models.settings import CacheSettings
 
 _TENANT = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
@@ -170,8 +175,33 @@ def _key_terms(text: str) -> _KeyTerms:
     )
 
 
-def key_term_conflict(a: str, b: str) -> str | None:
-    """Why ``a`` and ``b`` must not share an answer despite similar wording, or None when nothing differs."""
+#: words whose swap does not change what is asked: function words, and greetings a rewording adds
+_FUNCTION_WORDS = ENGLISH_STOP_WORDS | NEGATIONS | frozenset({"thanks", "thank", "hi", "hello", "hey", "pls"})
+
+
+def one_word_swap(a: str, b: str) -> str | None:
+    """The swapped pair when ``a`` and ``b`` differ in exactly one place, one content word for another.
+
+    A near-duplicate with one content word replaced is how a meaning changes without moving the
+    embedding (new/old card, today/yesterday, online/offline); synonyms look the same to MiniLM (money
+    and funds 0.69, new and old 0.50), so every such swap is refused and a synonym costs a hit, not a
+    wrong answer. Differences in function words ("how do I" / "how can I"), inflection (card/cards),
+    number spelling (two/2) and greetings do not count; a question with more than one changed place is left to the threshold."""
+    ta, tb = ([_number(t) or t for t in _tokens(text)] for text in (a, b))
+    changed = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=ta, b=tb, autojunk=False).get_opcodes():
+        if op != "equal" and any(t not in _FUNCTION_WORDS for t in ta[i1:i2] + tb[j1:j2]):
+            changed.append((ta[i1:i2], tb[j1:j2]))
+    if len(changed) != 1 or len(changed[0][0]) != 1 or len(changed[0][1]) != 1:
+        return None
+    (wa,), (wb,) = changed[0]
+    stem = english_stemmer().stemWord
+    return None if stem(wa) == stem(wb) else f"{wa}/{wb}"
+
+
+def key_term_conflict(a: str, b: str, *, swaps: bool = True) -> str | None:
+    """Why ``a`` and ``b`` must not share an answer despite similar wording, or None when nothing differs.
+    ``swaps=False`` leaves out the one-word-swap rule (to measure the lists alone)."""
     ka, kb = _key_terms(a), _key_terms(b)
     # Counted, not just present: "it didn't work, can't I retry" has two to flip.
     if ka.negations != kb.negations:
@@ -192,7 +222,8 @@ def key_term_conflict(a: str, b: str) -> str | None:
                 return f"names differ: {sorted(missing)}"
         elif ea and eb and ea != eb:
             return f"{kind} differs: {sorted(ea)} vs {sorted(eb)}"
-    return None
+    swapped = one_word_swap(a, b) if swaps else None
+    return f"one word swapped: {swapped}" if swapped else None
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -205,7 +236,7 @@ class SemanticCache:
         self,
         encoder,
         backend: CacheBackend,
-        threshold: float = 0.95,
+        threshold: float = 0.90,
         ttl_s: float = 3600.0,
         max_entries: int = 10_000,
         clock: Callable[[], float] = time.time,
