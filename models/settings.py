@@ -227,8 +227,8 @@ class LLMRouterSettings(_Section):
 
     C: float = Field(4.0, gt=0.0)
     valid_size: float = Field(0.15, gt=0.0, lt=1.0)
-    #: tiers weakest first, as in [router]; labels outside it are specialists (e.g. code), chosen when most probable
-    tier_order: list[str] = Field(default_factory=lambda: ["cheap", "small", "large"])
+    # The tiers' order is [router].tier_order (models/catalog.py SHARED); labels outside it are
+    # specialists (e.g. code), chosen when most probable.
 
 
 class InjectionSettings(_Section):

@@ -303,6 +303,13 @@ def _settings(tmp_path, **router) -> HybridSettings:
                           router=RouterSettings(**router))
 
 
+def test_the_trained_router_orders_tiers_as_the_router_does(tmp_path) -> None:
+    from models.catalog import build_capability
+
+    model = build_capability("llm_router", _settings(tmp_path, tier_order=["weak", "strong"], specialist_tiers=[]))
+    assert model.tier_order == ["weak", "strong"]
+
+
 def test_build_router_follows_the_strategy(tmp_path, monkeypatch, encoder) -> None:
     from models.settings import get_settings
     from training.registry import connect_store

@@ -82,7 +82,7 @@ def test_settings_sections_match_the_constructors_defaults(clean_env: Path) -> N
     """`hybrid train X` and `X()` in a notebook must build the same model."""
     import inspect
 
-    from models.catalog import CAPABILITIES, capability_class
+    from models.catalog import CAPABILITIES, SHARED, capability_class
 
     settings = HybridSettings()
     for name in CAPABILITIES:
@@ -93,3 +93,6 @@ def test_settings_sections_match_the_constructors_defaults(clean_env: Path) -> N
             assert key in parameters, f"[{name}] {key} is not a constructor parameter"
             default = parameters[key].default
             assert (list(value) == list(default)) if isinstance(value, tuple | list) else value == default, (name, key)
+        section, fields = SHARED.get(name, ("", ()))
+        for key in fields:
+            assert list(getattr(getattr(settings, section), key)) == list(parameters[key].default), (name, section, key)

@@ -117,7 +117,7 @@ class RouteClassifier:
         warnings.warn(
             f"{self.name}: fewer than 2 of the labels {sorted(present)} are in tier_order {self.tier_order}; "
             f"ordering tiers by frequency, most frequent as the weakest: {by_frequency}. "
-            f"Set the order weakest first, e.g. `[llm_router] tier_order = {json.dumps(by_frequency)}` in hybrid.toml.",
+            f"Set the order weakest first, e.g. `[router] tier_order = {json.dumps(by_frequency)}` in hybrid.toml.",
             UserWarning, stacklevel=3,
         )
         return by_frequency, []
