@@ -27,12 +27,14 @@ import re
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import pandas as pd
 
 from fusion.schemas import AskResponse, Citation, GuardrailEvent, RouteInfo, UsageInfo
 from models.base import InputError
+from models.embeddings import RememberingEncoder
 from models.guardrails.audit import AuditLog
 from models.guardrails.guards import GuardedOutput, GuardEvent, InputGuard, OutputGuard
 from models.llm.cache import SemanticCache
@@ -44,6 +46,10 @@ from models.rag.context import Context, assemble_context, cited_source_ids
 from models.rag.retriever import Retriever
 
 REFUSAL = "I can't help with that request."
+#: sentence vectors kept for reuse (6 MB): the grounding check re-reads the sentences the extractive
+#: generator embedded, and popular passages come back across requests
+REMEMBERED_VECTORS = 4096
+
 #: capabilities whose predictions on the question become facts for the generator
 TEXT_FACTS = ("intent", "sentiment", "ner")
 #: the caller's facts, as JSON, may be at most this long (they go into the prompt)
@@ -99,13 +105,15 @@ class AskPipeline:
         audit: AuditLog,
         cache: SemanticCache | None = None,
         ml=None,
+        entities: Callable[[list[str]], list[list[dict]]] | None = None,
         retrieve_k: int = 8,
         context_tokens: int = 1500,
         search_mode: str = "hybrid",
     ) -> None:
         """``retrievers``: collection name -> retriever (with a ``collection.version``); ``counter``: the
         TokenCounter the context budget is counted with; ``ml``: a HybridPipeline whose loaded text
-        capabilities supply facts (or None)."""
+        capabilities supply facts (or None); ``entities``: the NER function the input guard uses, so a
+        question it read is not read again for facts (else ``ml``'s NER runs)."""
         self.retrievers = retrievers
         self.counter = counter
         self.router = router
@@ -117,6 +125,7 @@ class AskPipeline:
         self.audit = audit
         self.cache = cache
         self.ml = ml
+        self.entities = entities
         self.retrieve_k = retrieve_k
         self.context_tokens = context_tokens
         self.search_mode = search_mode
@@ -128,12 +137,12 @@ class AskPipeline:
         from models.rag.factory import open_retriever, query_encoder
         from models.rag.tokens import TokenCounter
 
-        encoder = encoder or query_encoder(settings)
+        encoder = RememberingEncoder(encoder or query_encoder(settings), max_items=REMEMBERED_VECTORS)
         gateway = LLMGateway.from_settings(settings.llm)
         loaded = set(ml.models) if ml is not None else set()
         detector = ml.capability("injection") if "injection" in loaded else None
         route_model = ml.capability("llm_router") if "llm_router" in loaded else None
-        ner = (lambda texts: ml.predict("ner", pd.DataFrame({"text": texts}))["entities"].tolist()) if "ner" in loaded else None
+        ner = _remembering_ner(ml) if "ner" in loaded else None
         return cls(
             retrievers=retrievers or (lambda name: open_retriever(name, settings, encoder=encoder)),
             counter=TokenCounter(settings.rag.embedding_model),
@@ -146,6 +155,7 @@ class AskPipeline:
             audit=AuditLog(settings.guardrails.audit_log),
             cache=SemanticCache.from_settings(settings.cache, encoder) if settings.cache.enabled else None,
             ml=ml,
+            entities=ner,
             retrieve_k=settings.llm.retrieve_k,
             context_tokens=settings.rag.context_tokens,
             search_mode=settings.rag.default_mode,
@@ -228,12 +238,13 @@ class AskPipeline:
         loaded = set(self.ml.models) if self.ml is not None else set()
         batch = pd.DataFrame({"text": [question]})
         for name in (c for c in TEXT_FACTS if c in loaded):
-            row = self.ml.predict(name, batch).iloc[0]
             if name == "ner":
-                facts["entities"] = [f"{e['text']} ({e['label']})" for e in row["entities"]]
-            else:
-                facts[f"{name}.label"] = row["label"]
-                facts[f"{name}.confidence"] = round(float(row["confidence"]), 3)
+                found = self.entities([question])[0] if self.entities else self.ml.predict(name, batch).iloc[0]["entities"]
+                facts["entities"] = [f"{e['text']} ({e['label']})" for e in found]
+                continue
+            row = self.ml.predict(name, batch).iloc[0]
+            facts[f"{name}.label"] = row["label"]
+            facts[f"{name}.confidence"] = round(float(row["confidence"]), 3)
         return facts
 
     # -- the cache -----------------------------------------------------------------------------
@@ -372,3 +383,14 @@ def _flatten(facts: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[name] = value
     return flat
+
+
+def _remembering_ner(ml) -> Callable[[list[str]], list[list[dict]]]:
+    """The NER champion as a function of texts that remembers recent ones: the input guard reads the
+    raw question for names, the facts the redacted one, and they are the same text unless PII was found."""
+
+    @lru_cache(maxsize=256)
+    def entities_of(text: str) -> tuple[dict, ...]:
+        return tuple(ml.predict("ner", pd.DataFrame({"text": [text]}))["entities"].iloc[0])
+
+    return lambda texts: [list(entities_of(text)) for text in texts]

@@ -9,6 +9,8 @@
 from __future__ import annotations
 
 import os
+import threading
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -63,16 +65,34 @@ class SentenceEncoder:
 
 
 class RememberingEncoder:
-    """An encoder that embeds each distinct text once, for runs that score the same texts many times
-    (several routers, several protocols). Unbounded: for benchmarks and tests, not for serving."""
+    """An encoder that embeds each distinct text once and keeps the ``max_items`` most recently used
+    vectors (all of them when None).
 
-    def __init__(self, encoder: SentenceEncoder | None = None) -> None:
+    Serving shares a bounded one among the parts that embed the same sentences (the extractive
+    generator and the grounding check read the same passages, and popular passages come back across
+    requests); benchmarks use an unbounded one to score the same texts many times."""
+
+    def __init__(self, encoder: SentenceEncoder | None = None, max_items: int | None = None) -> None:
         self.encoder = encoder or SentenceEncoder()
-        self.memo: dict[str, np.ndarray] = {}
+        self.max_items = max_items
+        self.memo: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
 
     def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
         if not texts:
             return self.encoder.encode([])
-        new = [t for t in dict.fromkeys(texts) if t not in self.memo]
-        self.memo.update(zip(new, self.encoder.encode(new, progress=progress)))
-        return np.stack([self.memo[t] for t in texts])
+        distinct = list(dict.fromkeys(texts))
+        with self._lock:
+            known = {t: self.memo[t] for t in distinct if t in self.memo}
+            for t in known:
+                self.memo.move_to_end(t)
+        new = [t for t in distinct if t not in known]
+        if new:
+            # Encoded outside the lock: two threads may embed one text twice, never wait on each other.
+            fresh = dict(zip(new, self.encoder.encode(new, progress=progress)))
+            known.update(fresh)
+            with self._lock:
+                self.memo.update(fresh)
+                while self.max_items is not None and len(self.memo) > self.max_items:
+                    self.memo.popitem(last=False)
+        return np.stack([known[t] for t in texts])

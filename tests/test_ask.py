@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 
 from fusion.ask import AskPipeline, AskRequest
 from models.base import InputError
+from models.embeddings import RememberingEncoder
 from models.guardrails.policy import SAFE_MESSAGE
 from models.llm.extractive import NO_ANSWER
 from models.settings import HybridSettings, TierSettings
@@ -219,3 +221,44 @@ def test_route_guards_the_question(offline) -> None:
 def test_bad_requests_fail_before_any_work(offline, request_, message: str) -> None:
     with pytest.raises(InputError, match=message):
         offline.ask(request_)
+
+
+class _CountingEncoder:
+    """Deterministic vectors, counting every text it is asked to embed."""
+
+    def __init__(self) -> None:
+        self.embedded: list[str] = []
+
+    def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        self.embedded += texts
+        return np.array([[float(len(t)), 1.0] for t in texts], dtype=np.float32).reshape(len(texts), 2)
+
+
+def test_the_shared_encoder_embeds_each_text_once_and_forgets_the_least_recent() -> None:
+    inner = _CountingEncoder()
+    encoder = RememberingEncoder(inner, max_items=2)
+    first = encoder.encode(["a", "bb", "a"])
+    assert inner.embedded == ["a", "bb"] and first[:, 0].tolist() == [1.0, 2.0, 1.0]
+    encoder.encode(["a"])                    # "a" is now the most recent, "bb" the least
+    encoder.encode(["ccc"])                  # evicts "bb"
+    encoder.encode(["a", "bb", "ccc"])
+    assert inner.embedded == ["a", "bb", "ccc", "bb"]
+    assert encoder.encode([]).shape[0] == 0
+
+
+def test_the_guard_and_the_facts_share_one_ner_reading_of_a_question() -> None:
+    import pandas as pd
+
+    from fusion.ask import _remembering_ner
+
+    class CountingNer:
+        calls = 0
+
+        def predict(self, name: str, frame: pd.DataFrame) -> pd.DataFrame:
+            CountingNer.calls += 1
+            return pd.DataFrame({"entities": [[{"text": "Ana", "label": "PER", "start": 0, "end": 3}] for _ in frame["text"]]})
+
+    entities = _remembering_ner(CountingNer())
+    assert entities(["Ana lost her card"]) == entities(["Ana lost her card"]) == [[{"text": "Ana", "label": "PER", "start": 0, "end": 3}]]
+    entities(["[PERSON] lost her card"])
+    assert CountingNer.calls == 2

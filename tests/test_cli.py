@@ -342,7 +342,7 @@ def test_train_llm_router_on_a_user_file_with_its_own_tiers(tmp_path: Path) -> N
     done = subprocess.run(
         [HYBRID, "train", "llm-router", "--train", str(tmp_path / "prompts.csv"), "--label-col", "level"],
         capture_output=True, text=True, timeout=300,
-        env={**os.environ, **store_env(tmp_path / "store"), "HYBRID_LLM_ROUTER__TIER_ORDER": '["weak", "strong"]'},
+        env={**os.environ, **store_env(tmp_path / "store"), "HYBRID_ROUTER__TIER_ORDER": '["weak", "strong"]'},
     )
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout.strip().splitlines()[-1])
