@@ -48,6 +48,7 @@ bench: install  ## benchmarks on ../shared/data (results in bench/results/; abou
 	$(BIN)/python bench/router.py
 	$(BIN)/python bench/injection.py
 	$(BIN)/python bench/cache.py
+	$(BIN)/python bench/ask.py
 
 data: install  ## (re)generate the bundled sample data in data/sample/
 	$(BIN)/hybrid data

@@ -131,13 +131,14 @@ class AskPipeline:
         self.search_mode = search_mode
 
     @classmethod
-    def from_settings(cls, settings, ml=None, encoder=None, retrievers: Callable[[str], Retriever] | None = None) -> AskPipeline:
+    def from_settings(cls, settings, ml=None, encoder=None, retrievers: Callable[[str], Retriever] | None = None,
+                      remembered_vectors: int = REMEMBERED_VECTORS) -> AskPipeline:
         """Every part built from ``settings``; ``ml`` also lends its injection, router and NER champions."""
         from models.llm.router import build_router
         from models.rag.factory import open_retriever, query_encoder
         from models.rag.tokens import TokenCounter
 
-        encoder = RememberingEncoder(encoder or query_encoder(settings), max_items=REMEMBERED_VECTORS)
+        encoder = RememberingEncoder(encoder or query_encoder(settings), max_items=remembered_vectors)
         gateway = LLMGateway.from_settings(settings.llm)
         loaded = set(ml.models) if ml is not None else set()
         detector = ml.capability("injection") if "injection" in loaded else None
@@ -370,8 +371,11 @@ def _cache_scope(request: AskRequest, retriever: Retriever) -> str:
 
 
 def _cacheable(response: AskResponse) -> bool:
-    """Only clean answers are reused: a degraded or flagged one should be retried, not repeated."""
-    return not response.degraded and not response.guardrail_events and bool(response.citations)
+    """Only clean answers are reused: a degraded or flagged one should be retried, not repeated. PII
+    redacted from the question does not count: the answer was made without it and is stored under
+    the redacted question, so it holds no one's personal data."""
+    redactions_only = all(e.stage == "input" and e.action == "redacted" for e in response.guardrail_events)
+    return not response.degraded and redactions_only and bool(response.citations)
 
 
 def _flatten(facts: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
@@ -139,6 +140,20 @@ def test_a_repeated_question_is_served_from_the_cache_without_calling_the_llm(se
     assert again.answer == first.answer and again.citations == first.citations
     assert not other_tenant.cache_hit
     assert calls == 2
+
+
+def test_an_answer_to_a_redacted_question_is_cached_without_the_pii(settings, kb_collection, tmp_path) -> None:
+    with OpenAIStub(reply="A card reported stolen is blocked for good [1].") as stub:
+        asker = _asker(settings, tmp_path, {"small": stub.base_url})
+        first = asker.ask(AskRequest(f"{QUESTION} Write to ana@example.com"))
+        again = asker.ask(AskRequest(f"{QUESTION} Write to bo@example.org"))
+    assert [e.kind for e in first.guardrail_events] == ["pii"] and not first.cache_hit
+    assert again.cache_hit and again.answer == first.answer
+    assert len(stub.requests) == 1
+    tables = asker.cache.backend._tables.values()
+    stored = [(entry.question, json.dumps(entry.payload)) for table in tables for entry in table.entries]
+    assert len(stored) == 1 and "[EMAIL]" in stored[0][0]
+    assert "example.com" not in str(stored)
 
 
 def test_an_unconfigured_tier_is_a_clear_error(offline) -> None:
