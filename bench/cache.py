@@ -212,6 +212,8 @@ def main() -> None:
     for t in SWEEP:
         record(f"cosine >= {t:.2f} + word lists", t, "lists", False, np.full(len(test), t))
     for t in SWEEP:
+        record(f"cosine >= {t:.2f} + word lists + intent gate", t, "lists", True, np.full(len(test), t))
+    for t in SWEEP:
         record(f"cosine >= {t:.2f} + guard", t, "full", False, np.full(len(test), t))
     for t in SWEEP:
         record(f"cosine >= {t:.2f} + guard + intent gate", t, "full", True, np.full(len(test), t))

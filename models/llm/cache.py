@@ -186,7 +186,8 @@ def one_word_swap(a: str, b: str) -> str | None:
     embedding (new/old card, today/yesterday, online/offline); synonyms look the same to MiniLM (money
     and funds 0.69, new and old 0.50), so every such swap is refused and a synonym costs a hit, not a
     wrong answer. Differences in function words ("how do I" / "how can I"), inflection (card/cards),
-    number spelling (two/2) and greetings do not count; a question with more than one changed place is left to the threshold."""
+    number spelling (two/2) and greetings do not count; questions changed in more than one place are
+    left to the threshold."""
     ta, tb = ([_number(t) or t for t in _tokens(text)] for text in (a, b))
     changed = []
     for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=ta, b=tb, autojunk=False).get_opcodes():
