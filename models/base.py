@@ -61,6 +61,12 @@ def require_columns(frame: pd.DataFrame, columns: tuple[str, ...] | list[str], w
         )
 
 
+def text_values(frame: pd.DataFrame) -> list[str]:
+    """The ``text`` column as strings. Missing text is scored as empty rather than crashing a whole
+    batch; it gets a low confidence."""
+    return frame["text"].fillna("").astype(str).tolist()
+
+
 def save_capability(capability: Capability, folder: Path) -> Path:
     """Save a fitted capability with a manifest naming its class, so it can be loaded generically."""
     folder = Path(folder)

@@ -33,7 +33,7 @@ from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import FeatureUnion, Pipeline
 
-from models.base import InputError, require_columns
+from models.base import InputError, require_columns, text_values
 from models.calibration import abstention_threshold, calibrated_proba, fit_temperature
 from models.embeddings import SentenceEncoder
 from models.metrics import expected_calibration_error
@@ -119,7 +119,7 @@ class TextClassifier:
             )
         else:
             require_columns(valid, [*self.input_columns, self.target_column], f"{self.name}.fit (valid)")
-        fit_texts, tune_texts = _texts(train), _texts(valid)
+        fit_texts, tune_texts = text_values(train), text_values(valid)
         fit_y, tune_y = train[self.target_column].astype(str).to_numpy(), valid[self.target_column].astype(str).to_numpy()
 
         self._encoder = SentenceEncoder(self.embedding_model)
@@ -214,7 +214,7 @@ class TextClassifier:
         require_columns(batch, self.input_columns, f"{self.name}.predict")
         if batch.empty:
             return pd.DataFrame(columns=self.classes_, index=batch.index, dtype=float)
-        texts = _texts(batch)
+        texts = text_values(batch)
         scores = self._mix(self._member_scores(texts, self._embed(texts)), self.embedding_weight_)
         return pd.DataFrame(calibrated_proba(scores, self.temperature_), columns=self.classes_, index=batch.index)
 
@@ -293,8 +293,3 @@ class TextClassifier:
     def _check_fitted(self) -> None:
         if not hasattr(self, "members_"):
             raise RuntimeError(f"{type(self).__name__} is not fitted: call fit() or load() first")
-
-
-def _texts(frame: pd.DataFrame) -> list[str]:
-    # Missing text is scored as empty rather than crashing a whole batch; it gets a low confidence.
-    return frame["text"].fillna("").astype(str).tolist()

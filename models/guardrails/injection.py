@@ -40,7 +40,7 @@ from sklearn.metrics import average_precision_score, precision_recall_curve
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import FeatureUnion, Pipeline
 
-from models.base import InputError, require_columns
+from models.base import InputError, require_columns, text_values
 
 _FLAGS = re.IGNORECASE | re.DOTALL
 _SCOPE = r"(?:all|any|every|the|your|my|these|those|previous|prior|above|earlier|preceding|original|initial|system)"
@@ -164,7 +164,7 @@ class InjectionDetector:
     # ---- inference --------------------------------------------------------------------------
     def component_scores(self, batch: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """Combined score, classifier probability and matched rule name per row."""
-        texts = _texts(batch)
+        texts = text_values(batch)
         proba = self.pipeline_.predict_proba([normalise(t) for t in texts])[:, 1] if texts else np.zeros(0)
         rules = [rule_match(t) for t in texts]
         combined = np.maximum(proba, np.array([1.0 if r else 0.0 for r in rules]))
@@ -236,12 +236,8 @@ class InjectionDetector:
             raise RuntimeError(f"{type(self).__name__} is not fitted: call fit() or load() first")
 
 
-def _texts(frame: pd.DataFrame) -> list[str]:
-    return frame["text"].fillna("").astype(str).tolist()
-
-
 def _normalised(frame: pd.DataFrame) -> list[str]:
-    return [normalise(text) for text in _texts(frame)]
+    return [normalise(text) for text in text_values(frame)]
 
 
 def _labels(frame: pd.DataFrame, where: str) -> pd.Series:

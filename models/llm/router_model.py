@@ -42,7 +42,7 @@ from sklearn.metrics import f1_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
-from models.base import InputError, require_columns
+from models.base import InputError, require_columns, text_values
 from models.embeddings import DEFAULT_MODEL, SentenceEncoder
 from models.llm.routing_metrics import QualityModel, apgr, cpt, operating_pgr, pgr_curve, routing_accuracy
 from models.plots import confusion_matrix_figure
@@ -94,7 +94,7 @@ class RouteClassifier:
             train, valid = train_test_split(train, test_size=self.valid_size, random_state=self.seed, stratify=stratify)
         else:
             require_columns(valid, [*self.input_columns, self.target_column], f"{self.name}.fit (valid)")
-        fit_texts, tune_texts = _texts(train), _texts(valid)
+        fit_texts, tune_texts = text_values(train), text_values(valid)
         fit_y = train[self.target_column].astype(str).to_numpy()
         tune_y = valid[self.target_column].astype(str).to_numpy()
         embeddings = self._encoder().encode(fit_texts + tune_texts, progress=len(fit_texts) > 2000)
@@ -157,7 +157,7 @@ class RouteClassifier:
         columns = ["tier", "complexity", *(f"p_{t}" for t in self.classes_)]
         if batch.empty:
             return pd.DataFrame({c: pd.Series(dtype=object if c == "tier" else float) for c in columns}, index=batch.index)
-        texts = _texts(batch)
+        texts = text_values(batch)
         proba = self._proba(self._encoder().encode(texts), lexical_features(texts))
         complexity = self._complexity(proba)
         along_order = np.asarray(self.ordered_tiers_, dtype=object)[np.searchsorted(self.thresholds_, complexity, side="right")]
@@ -282,7 +282,3 @@ def pgr_curve_figure(curve: pd.DataFrame) -> Figure:
     ax.legend(loc="lower right")
     fig.tight_layout()
     return fig
-
-
-def _texts(frame: pd.DataFrame) -> list[str]:
-    return frame["text"].fillna("").astype(str).tolist()
