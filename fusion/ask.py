@@ -42,7 +42,7 @@ from models.llm.extractive import NO_ANSWER, ExtractiveAnswer, ExtractiveGenerat
 from models.llm.gateway import AllTiersFailed, Completion, LLMGateway
 from models.llm.prompts import PromptTemplate
 from models.llm.router import RouteDecision, Router
-from models.rag.context import Context, assemble_context, cited_source_ids
+from models.rag.context import CITATION, Context, assemble_context, cited_source_ids
 from models.rag.retriever import Retriever
 
 REFUSAL = "I can't help with that request."
@@ -56,7 +56,7 @@ TEXT_FACTS = ("intent", "sentiment", "ner")
 MAX_FACTS_CHARS = 4000
 _TENANT = re.compile(r"[A-Za-z0-9_-]{1,64}")
 #: where a streamed answer may be released: after a sentence's end
-_SENTENCE_END = re.compile(r"[.!?](?:\s*\[[\d,\s-]+\])?\s+|\n")
+_SENTENCE_END = re.compile(rf"[.!?](?:\s*{CITATION.pattern})?\s+|\n")
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,7 @@ class AskPipeline:
         """``retrievers``: collection name -> retriever (with a ``collection.version``); ``counter``: the
         TokenCounter the context budget is counted with; ``ml``: a HybridPipeline whose loaded text
         capabilities supply facts (or None); ``entities``: the NER function the input guard uses, so a
-        question it read is not read again for facts (else ``ml``'s NER runs)."""
+        question it read is not read again for facts (by default, ``ml``'s NER champion, remembering)."""
         self.retrievers = retrievers
         self.counter = counter
         self.router = router
@@ -125,6 +125,8 @@ class AskPipeline:
         self.audit = audit
         self.cache = cache
         self.ml = ml
+        if entities is None and ml is not None and "ner" in ml.models:
+            entities = _remembering_ner(ml)
         self.entities = entities
         self.retrieve_k = retrieve_k
         self.context_tokens = context_tokens
@@ -240,8 +242,7 @@ class AskPipeline:
         batch = pd.DataFrame({"text": [question]})
         for name in (c for c in TEXT_FACTS if c in loaded):
             if name == "ner":
-                found = self.entities([question])[0] if self.entities else self.ml.predict(name, batch).iloc[0]["entities"]
-                facts["entities"] = [f"{e['text']} ({e['label']})" for e in found]
+                facts["entities"] = [f"{e['text']} ({e['label']})" for e in self.entities([question])[0]]
                 continue
             row = self.ml.predict(name, batch).iloc[0]
             facts[f"{name}.label"] = row["label"]
