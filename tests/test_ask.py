@@ -259,6 +259,8 @@ def test_the_shared_encoder_embeds_each_text_once_and_forgets_the_least_recent()
     encoder.encode(["a", "bb", "ccc"])
     assert inner.embedded == ["a", "bb", "ccc", "bb"]
     assert encoder.encode([]).shape[0] == 0
+    with pytest.raises(InputError, match="max_items=-1"):
+        RememberingEncoder(inner, max_items=-1)
 
 
 def test_the_guard_and_the_facts_share_one_ner_reading_of_a_question() -> None:
