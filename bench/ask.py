@@ -1,4 +1,4 @@
-"""Latency of one offline answer (``AskPipeline.ask``, what ``POST /ask`` and ``hybrid ask`` run) on the sample knowledge base.
+"""Latency of one offline answer (``HybridPipeline.ask``, what ``POST /ask`` and ``hybrid ask`` run) on the sample knowledge base.
 
     .venv/bin/python bench/ask.py [--questions 60] [--rounds 2]
 
@@ -33,8 +33,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fusion.ask import REMEMBERED_VECTORS, TEXT_FACTS, AskPipeline, AskRequest  # noqa: E402
-from fusion.pipeline import HybridPipeline  # noqa: E402
+from fusion.ask import AskRequest  # noqa: E402
+from fusion.champions import Champions  # noqa: E402
+from fusion.pipeline import REMEMBERED_VECTORS, TEXT_FACTS, HybridPipeline  # noqa: E402
 from models.rag.factory import build_ingestor  # noqa: E402
 from models.rag.loaders import load_documents  # noqa: E402
 from models.settings import get_settings  # noqa: E402
@@ -66,15 +67,15 @@ def main() -> None:
         documents, _ = load_documents(kb)
         build_ingestor(settings, progress=False).ingest("kb", documents)
 
-        ml = HybridPipeline.from_registry([*TEXT_FACTS, "injection", "llm_router"], settings, skip_missing=True)
+        ml = Champions.from_registry([*TEXT_FACTS, "injection", "llm_router"], settings, skip_missing=True)
         tickets = generate_tickets(seed=args.seed)["text"].drop_duplicates()
         questions = tickets.sample(n=min(args.questions, len(tickets)), random_state=args.seed).tolist()
 
         times: dict[str, list[float]] = {"no vector memory": [], "vector memory": [], "cache hit": []}
         hits = 0
         for _ in range(args.rounds):
-            plain = AskPipeline.from_settings(settings, ml=ml, remembered_vectors=0)
-            remembering = AskPipeline.from_settings(settings, ml=ml)
+            plain = HybridPipeline.from_settings(settings, ml, remembered_vectors=0)
+            remembering = HybridPipeline.from_settings(settings, ml)
             for pipeline in (plain, remembering):  # loads the models and the collection outside the timing
                 pipeline.ask(AskRequest(question="warm-up: how do I contact support?", use_cache=False))
             configs = [("no vector memory", plain), ("vector memory", remembering)]

@@ -7,7 +7,7 @@
    held-out family plus the other 20% of benign rows (a different 20% each fold). Precision,
    recall, F1, average precision and false-positive rate are averaged over the folds; the recall
    of each family is the one measured in the fold that held it out. The combined detector is read
-   at its tuned threshold and at the guard's threshold (``guardrails.injection_threshold``).
+   at its tuned threshold (what the guard blocks at) and at a fixed 0.5 for reference.
 2. False positives on real benign text: a detector trained on the whole generated set scores the
    banking77 test questions and the SST-2 test sentences (``--data-dir``, default ../shared/data),
    texts written by people who were not attacking anything and that the generator never saw.
@@ -33,12 +33,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from models.guardrails.injection import InjectionDetector, binary_metrics  # noqa: E402
-from models.settings import GuardrailSettings, InjectionSettings  # noqa: E402
+from models.settings import InjectionSettings  # noqa: E402
 from report import machine, parse_overrides, write_report  # noqa: E402
 from training.injection_data import INJECTION_FAMILIES, generate_injection_prompts  # noqa: E402
 
 METRICS = ("precision", "recall", "f1", "average_precision", "false_positive_rate")
-GUARD_THRESHOLD = GuardrailSettings().injection_threshold
+#: the guard's fixed threshold before it followed the detector's tuned one; kept as a reference row
+GUARD_THRESHOLD = 0.5
 
 
 def fold(prompts: pd.DataFrame, family: str, number: int) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -1,42 +1,36 @@
-"""The GenAI path: a question in, a grounded, cited answer out, with everything that happened on the way.
+"""The GenAI branch of the hybrid pipeline: a guarded question and the ML facts in, a grounded, cited
+answer out, with the signals the confidence scorer reads.
 
-    asker = AskPipeline.from_settings(settings, ml=HybridPipeline.from_registry([...], skip_missing=True))
-    response = asker.ask(AskRequest(question="can I use a card I reported lost?"))
-    for event in asker.ask_stream(request): ...     # {"token": "..."} dicts, then {"response": AskResponse}
+    genai = AskPipeline.from_settings(settings, encoder, retrievers, route_model)  # HybridPipeline builds it
+    genai.check(request)                                              # bad input fails before anything runs
+    for event in genai.answer_stream(request, request_id, guarded, facts): ...
+        # {"token": "..."} while it writes, then {"response": AskResponse, "signals": AnswerSignals,
+        #                                         "passages": {chunk_id: text} of the context}
 
-One way through typed objects:
+One way through typed objects (the input guard and the ML models ran before, in fusion/pipeline.py):
 
-    question ─► InputGuard (size, injection, PII redaction; the caller's facts too) ─► ML facts
-             ─► SemanticCache (per tenant, collection version and intent) ─► retrieve ─► context ─► Router
-             ─► prompt ─► LLMGateway (tier, retries, fallback chain) or ExtractiveGenerator ─► OutputGuard
-             ─► AskResponse
+    guarded question + ML facts ─► SemanticCache (per tenant, collection version and intent) ─► retrieve
+        ─► context ─► Router ─► prompt ─► LLMGateway (tier, retries, fallback chain) or ExtractiveGenerator
+        ─► OutputGuard ─► AskResponse + AnswerSignals
 
-Everything past the input guard sees the redacted question, so no PII reaches an endpoint, the cache
-or the audit log. A failing dependency never fails the request: every tier down means the extractive
-generator answers, a cache that cannot be reached is skipped, and ``degraded`` says what happened.
-Every guardrail intervention is in the response and in the audit log. A streamed answer is released
-sentence by sentence, each screened by the content policy first, so what a client has received never
-contains what the final answer withholds.
+It only sees the redacted question, so no PII reaches an endpoint or the cache. A failing dependency
+never fails the request: every tier down means the extractive generator answers, a cache that cannot
+be reached is skipped, and ``degraded`` says what happened. A streamed answer is released sentence by
+sentence, each screened by the content policy first, so what a client has received never contains
+what the final answer withholds.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import re
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
-
-import pandas as pd
 
 from fusion.schemas import AskResponse, Citation, GuardrailEvent, RouteInfo, UsageInfo
 from models.base import InputError
-from models.embeddings import RememberingEncoder
-from models.guardrails.audit import AuditLog
-from models.guardrails.guards import GuardedOutput, GuardEvent, InputGuard, OutputGuard
+from models.guardrails.guards import GuardedOutput, GuardEvent, OutputGuard
 from models.llm.cache import SemanticCache
 from models.llm.extractive import NO_ANSWER, ExtractiveAnswer, ExtractiveGenerator
 from models.llm.gateway import AllTiersFailed, Completion, LLMGateway
@@ -44,16 +38,9 @@ from models.llm.prompts import PromptTemplate
 from models.llm.router import RouteDecision, Router
 from models.rag.context import CITATION, Context, assemble_context, cited_source_ids
 from models.rag.retriever import Retriever
+from models.rag.sparse import analyse
 
 REFUSAL = "I can't help with that request."
-#: sentence vectors kept for reuse (6 MB): the grounding check re-reads the sentences the extractive
-#: generator embedded, and popular passages come back across requests
-REMEMBERED_VECTORS = 4096
-
-#: capabilities whose predictions on the question become facts for the generator
-TEXT_FACTS = ("intent", "sentiment", "ner")
-#: the caller's facts, as JSON, may be at most this long (they go into the prompt)
-MAX_FACTS_CHARS = 4000
 _TENANT = re.compile(r"[A-Za-z0-9_-]{1,64}")
 #: where a streamed answer may be released: after a sentence's end
 _SENTENCE_END = re.compile(rf"[.!?](?:\s*{CITATION.pattern})?\s+|\n")
@@ -72,6 +59,35 @@ class AskRequest:
 
 
 @dataclass(frozen=True)
+class GuardedQuestion:
+    """What the input guard let through: the question with PII redacted, and the caller's facts, checked."""
+
+    text: str
+    events: tuple[GuardEvent, ...] = ()
+    given: dict[str, Any] = field(default_factory=dict)   # the caller's facts, flattened under "given."
+
+
+@dataclass(frozen=True)
+class AnswerSignals:
+    """What the answer's confidence rests on, computed on the way and handed to the confidence scorer."""
+
+    retrieval_top: float | None = None        # the best hit's score in the search mode used
+    retrieval_gap: float | None = None        # best minus second best
+    dense_top: float | None = None            # the best cosine between a hit and the question
+    bm25_top: float | None = None
+    uncovered_terms: float | None = None      # share of the question's terms no retrieved passage contains
+    grounding_support_min: float | None = None
+    grounding_support_mean: float | None = None
+    router_complexity: float | None = None
+    n_citations: int = 0
+    answered: bool = False                    # false: the answer says the knowledge base does not cover it
+    cache_similarity: float | None = None
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: float(v) for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass(frozen=True)
 class _Prepared:
     """What generating an answer needs, gathered first."""
 
@@ -82,6 +98,7 @@ class _Prepared:
     route: RouteDecision
     messages: list[dict[str, str]]
     events: list[GuardEvent]
+    hits: list                        # what retrieval returned, best first
 
 
 @dataclass
@@ -100,65 +117,44 @@ class AskPipeline:
         gateway: LLMGateway,
         extractive: ExtractiveGenerator,
         template: PromptTemplate,
-        input_guard: InputGuard,
         output_guard: OutputGuard,
-        audit: AuditLog,
         cache: SemanticCache | None = None,
-        ml=None,
-        entities: Callable[[list[str]], list[list[dict]]] | None = None,
         retrieve_k: int = 8,
         context_tokens: int = 1500,
         search_mode: str = "hybrid",
     ) -> None:
         """``retrievers``: collection name -> retriever (with a ``collection.version``); ``counter``: the
-        TokenCounter the context budget is counted with; ``ml``: a HybridPipeline whose loaded text
-        capabilities supply facts (or None); ``entities``: the NER function the input guard uses, so a
-        question it read is not read again for facts (by default, ``ml``'s NER champion, remembering)."""
+        TokenCounter the context budget is counted with."""
         self.retrievers = retrievers
         self.counter = counter
         self.router = router
         self.gateway = gateway
         self.extractive = extractive
         self.template = template
-        self.input_guard = input_guard
         self.output_guard = output_guard
-        self.audit = audit
         self.cache = cache
-        self.ml = ml
-        if entities is None and ml is not None and "ner" in ml.models:
-            entities = _remembering_ner(ml)
-        self.entities = entities
         self.retrieve_k = retrieve_k
         self.context_tokens = context_tokens
         self.search_mode = search_mode
 
     @classmethod
-    def from_settings(cls, settings, ml=None, encoder=None, retrievers: Callable[[str], Retriever] | None = None,
-                      remembered_vectors: int = REMEMBERED_VECTORS) -> AskPipeline:
-        """Every part built from ``settings``; ``ml`` also lends its injection, router and NER champions."""
+    def from_settings(cls, settings, encoder, retrievers: Callable[[str], Retriever], route_model=None,
+                      router_examples=None) -> AskPipeline:
+        """``encoder``: the sentence encoder shared with search (remembering); ``route_model``: the
+        ``llm_router`` champion, or None for the rules; ``router_examples``: for the similarity strategy."""
         from models.llm.router import build_router
-        from models.rag.factory import open_retriever, query_encoder
         from models.rag.tokens import TokenCounter
 
-        encoder = RememberingEncoder(encoder or query_encoder(settings), max_items=remembered_vectors)
         gateway = LLMGateway.from_settings(settings.llm)
-        loaded = set(ml.models) if ml is not None else set()
-        detector = ml.capability("injection") if "injection" in loaded else None
-        route_model = ml.capability("llm_router") if "llm_router" in loaded else None
-        ner = _remembering_ner(ml) if "ner" in loaded else None
         return cls(
-            retrievers=retrievers or (lambda name: open_retriever(name, settings, encoder=encoder)),
+            retrievers=retrievers,
             counter=TokenCounter(settings.rag.embedding_model),
-            router=build_router(settings, gateway=gateway, encoder=encoder, model=route_model),
+            router=build_router(settings, gateway=gateway, encoder=encoder, model=route_model, examples=router_examples),
             gateway=gateway,
             extractive=ExtractiveGenerator(encoder, max_sentences=settings.llm.extractive_sentences),
             template=PromptTemplate.load(settings.llm.prompt_template),
-            input_guard=InputGuard(settings.guardrails, detector=detector, ner=ner),
             output_guard=OutputGuard(settings.guardrails, encoder=encoder),
-            audit=AuditLog(settings.guardrails.audit_log),
             cache=SemanticCache.from_settings(settings.cache, encoder) if settings.cache.enabled else None,
-            ml=ml,
-            entities=ner,
             retrieve_k=settings.llm.retrieve_k,
             context_tokens=settings.rag.context_tokens,
             search_mode=settings.rag.default_mode,
@@ -166,88 +162,53 @@ class AskPipeline:
 
     # -- the entry points ----------------------------------------------------------------------
 
-    def ask(self, request: AskRequest) -> AskResponse:
-        *_, last = self.ask_stream(request, stream=False)
-        return last["response"]
-
-    def ask_stream(self, request: AskRequest, stream: bool = True) -> Iterator[dict[str, Any]]:
-        """``{"token": text}`` events as the answer is written (only when ``stream``), then
-        ``{"response": AskResponse}``. Bad input raises InputError before the first event."""
-        request_id = uuid.uuid4().hex[:16]
+    def check(self, request: AskRequest) -> Retriever:
+        """Validate what the request names (tenant, tier, collection) before anything runs; its retriever."""
         if not _TENANT.fullmatch(request.tenant):
             raise InputError(f"tenant: {request.tenant!r} must be 1-64 letters, digits, '_' or '-'")
-        self._check_tier(request.tier)
-        retriever = self.retrievers(request.collection)   # an unknown collection fails here, before anything runs
-        guarded = self.input_guard.check(request.question)
+        if request.tier is not None and request.tier not in self.gateway.tiers:
+            raise InputError(f"tier: {request.tier!r} is not configured; configured tiers: {sorted(self.gateway.tiers)} "
+                             "([llm.tiers.NAME] in hybrid.toml)")
+        return self.retrievers(request.collection)   # an unknown collection fails here
+
+    def answer_stream(self, request: AskRequest, request_id: str, guarded: GuardedQuestion, facts: dict[str, Any],
+                      stream: bool = True) -> Iterator[dict[str, Any]]:
+        """``{"token": text}`` events as the answer is written (only when ``stream``), then
+        ``{"response": AskResponse, "signals": AnswerSignals, "passages": {chunk_id: text}}``. ``facts``: the ML results on the question,
+        for the generator to explain, not recompute. The response's guardrail events are the input guard's
+        (``guarded.events``) and the output guard's."""
+        retriever = self.check(request)
         events = list(guarded.events)
-        given, refused = self._guard_given_facts(request.facts, events)
-        if guarded.blocked or refused:
-            yield {"response": self._finish(request_id, REFUSAL, "guardrail", events, [])}
-            return
-        facts = self._question_facts(guarded.text) | given
+        facts = facts | guarded.given
         intent = facts.get("intent.label")
         # Caller facts make an answer specific to them; a cached one would ignore them.
-        cache_scope = _cache_scope(request, retriever) if request.use_cache and self.cache is not None and not given else None
+        use_cache = request.use_cache and self.cache is not None and not guarded.given
+        cache_scope = _cache_scope(request, retriever) if use_cache else None
         degraded: list[str] = []
         if cache_scope is not None:
             cached = self._cached(guarded.text, cache_scope, intent, degraded)
             if cached is not None:
                 if stream:
                     yield {"token": cached.payload["answer"]}
-                yield {"response": self._from_cache(request_id, cached, facts, events, degraded)}
+                response = self._from_cache(request_id, cached, facts, events, degraded)
+                yield {"response": response, "signals": _cached_signals(response, cached.similarity), "passages": {}}
                 return
         prepared = self._prepare(request, request_id, retriever, guarded.text, facts, events)
         generated = yield from self._generate(prepared, stream)
-        response = self._answer_response(prepared, generated, degraded)
+        response, support = self._answer_response(prepared, generated, degraded)
         if cache_scope is not None and _cacheable(response):
             self._store(prepared.question, response, cache_scope, intent, degraded)
-        yield {"response": response}
+        passages = {p.chunk_id: p.text for p in prepared.context.passages}
+        yield {"response": response, "signals": _signals(prepared, response, support), "passages": passages}
+
+    def refusal(self, request_id: str, events: list[GuardEvent]) -> AskResponse:
+        """The answer to a question (or a caller's fact) the input guard blocked."""
+        return self._finish(request_id, REFUSAL, "guardrail", events, [])
 
     def route(self, question: str) -> RouteInfo:
-        """The router's decision on the guarded question; a question the guard refuses is an InputError."""
-        guarded = self.input_guard.check(question)
-        if guarded.blocked:
-            raise InputError(f"question: refused by the input guard ({'; '.join(e.detail for e in guarded.events)})")
-        decision = self.router.route(guarded.text)
+        """The router's decision on an already guarded question; nothing is generated."""
+        decision = self.router.route(question)
         return RouteInfo(tier=decision.tier, strategy=decision.strategy, complexity=decision.complexity, reason=decision.reason)
-
-    # -- input ---------------------------------------------------------------------------------
-
-    def _check_tier(self, tier: str | None) -> None:
-        if tier is not None and tier not in self.gateway.tiers:
-            raise InputError(f"tier: {tier!r} is not configured; configured tiers: {sorted(self.gateway.tiers)} "
-                             "([llm.tiers.NAME] in hybrid.toml)")
-
-    def _guard_given_facts(self, facts: dict[str, Any], events: list[GuardEvent]) -> tuple[dict[str, Any], bool]:
-        """The caller's facts, flattened under ``given.``, each text value through the input guard (they reach
-        the prompt as the question does). Returns them and whether the guard refused one."""
-        if len(json.dumps(facts, default=str)) > MAX_FACTS_CHARS:
-            raise InputError(f"facts: at most {MAX_FACTS_CHARS} characters of JSON; send the results the answer "
-                             "should explain, not raw series")
-        checked: dict[str, Any] = {}
-        refused = False
-        for key, value in _flatten(facts, "given.").items():
-            if isinstance(value, str):
-                guarded = self.input_guard.check(value)
-                events.extend(GuardEvent(e.stage, e.kind, e.action, f"facts[{key!r}]: {e.detail}") for e in guarded.events)
-                refused |= guarded.blocked
-                value = guarded.text
-            checked[key] = value
-        return checked, refused
-
-    def _question_facts(self, question: str) -> dict[str, Any]:
-        """The loaded text capabilities' results on the (redacted) question."""
-        facts: dict[str, Any] = {}
-        loaded = set(self.ml.models) if self.ml is not None else set()
-        batch = pd.DataFrame({"text": [question]})
-        for name in (c for c in TEXT_FACTS if c in loaded):
-            if name == "ner":
-                facts["entities"] = [f"{e['text']} ({e['label']})" for e in self.entities([question])[0]]
-                continue
-            row = self.ml.predict(name, batch).iloc[0]
-            facts[f"{name}.label"] = row["label"]
-            facts[f"{name}.confidence"] = round(float(row["confidence"]), 3)
-        return facts
 
     # -- the cache -----------------------------------------------------------------------------
 
@@ -280,7 +241,7 @@ class AskPipeline:
         if request.tier:
             route = RouteDecision(request.tier, "request", None, {}, f"asked for tier {request.tier!r} (router chose {route.tier!r})")
         messages = self.template.render(question, context.render(), facts)
-        return _Prepared(request_id, question, facts, context, route, messages, events)
+        return _Prepared(request_id, question, facts, context, route, messages, events, hits)
 
     def _generate(self, prepared: _Prepared, stream: bool) -> Iterator[dict[str, Any]]:
         """Yields token events (when ``stream``); returns the answer, the completion and what degraded."""
@@ -330,7 +291,9 @@ class AskPipeline:
         """The instructions an answer must not repeat, less the refusal sentence it is told to give."""
         return prepared.messages[0]["content"].replace(NO_ANSWER, "")
 
-    def _answer_response(self, prepared: _Prepared, generated: _Generated, degraded: list[str]) -> AskResponse:
+    def _answer_response(self, prepared: _Prepared, generated: _Generated,
+                         degraded: list[str]) -> tuple[AskResponse, tuple[float, ...]]:
+        """The response, and the grounding support of each of its sentences."""
         passages = [p.text for p in prepared.context.passages]
         if generated.answer.strip() == NO_ANSWER:  # claims nothing, so there is nothing to check
             checked = GuardedOutput(NO_ANSWER, (), ())
@@ -351,11 +314,10 @@ class AskPipeline:
             tier=completion.tier if completion is not None else None,
             model=completion.model if completion is not None else None,
             route=RouteInfo(tier=route.tier, strategy=route.strategy, complexity=route.complexity, reason=route.reason),
-        )
+        ), checked.sentence_support
 
     def _finish(self, request_id: str, answer: str, generator: str, events: list[GuardEvent], degraded: list[str],
                 **fields: Any) -> AskResponse:
-        self.audit.record(request_id, events)
         return AskResponse(
             request_id=request_id, answer=answer, generator=generator, degraded=degraded,
             guardrail_events=[GuardrailEvent(stage=e.stage, kind=e.kind, action=e.action, detail=e.detail) for e in events],
@@ -379,23 +341,36 @@ def _cacheable(response: AskResponse) -> bool:
     return not response.degraded and redactions_only and bool(response.citations)
 
 
-def _flatten(facts: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in facts.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat |= _flatten(value, f"{name}.")
-        else:
-            flat[name] = value
-    return flat
+def _signals(prepared: _Prepared, response: AskResponse, support: tuple[float, ...]) -> AnswerSignals:
+    scores = [h.score for h in prepared.hits]
+    dense = [h.dense_score for h in prepared.hits if h.dense_score is not None]
+    bm25 = [h.bm25_score for h in prepared.hits if h.bm25_score is not None]
+    return AnswerSignals(
+        retrieval_top=scores[0] if scores else None,
+        retrieval_gap=scores[0] - scores[1] if len(scores) > 1 else None,
+        dense_top=max(dense) if dense else None,
+        bm25_top=max(bm25) if bm25 else None,
+        uncovered_terms=uncovered_terms(prepared.question, [p.text for p in prepared.context.passages]),
+        grounding_support_min=min(support) if support else None,
+        grounding_support_mean=sum(support) / len(support) if support else None,
+        router_complexity=prepared.route.complexity,
+        n_citations=len(response.citations),
+        answered=response.answer.strip() != NO_ANSWER,
+    )
 
 
-def _remembering_ner(ml) -> Callable[[list[str]], list[list[dict]]]:
-    """The NER champion as a function of texts that remembers recent ones: the input guard reads the
-    raw question for names, the facts the redacted one, and they are the same text unless PII was found."""
+def _cached_signals(response: AskResponse, similarity: float) -> AnswerSignals:
+    return AnswerSignals(n_citations=len(response.citations), answered=response.answer.strip() != NO_ANSWER,
+                         cache_similarity=similarity)
 
-    @lru_cache(maxsize=256)
-    def entities_of(text: str) -> tuple[dict, ...]:
-        return tuple(ml.predict("ner", pd.DataFrame({"text": [text]}))["entities"].iloc[0])
 
-    return lambda texts: [list(entities_of(text)) for text in texts]
+def uncovered_terms(question: str, passages: list[str]) -> float | None:
+    """Share of the question's distinct terms (stemmed, stopwords removed) that no passage contains. A
+    question about something the knowledge base never mentions ("can I pay with bitcoin?") scores high
+    even when its other words retrieve a related article."""
+    [asked, *found] = analyse([question, *passages])
+    asked_terms = set(asked)
+    if not asked_terms:
+        return None
+    present = set().union(*(set(terms) for terms in found))
+    return len(asked_terms - present) / len(asked_terms)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class IntentPrediction(BaseModel):
@@ -132,3 +132,104 @@ class AskResponse(BaseModel):
     degraded: list[str] = Field(default_factory=list, description="what did not work as configured, and what answered instead")
     facts: dict[str, Any] = Field(default_factory=dict, description="the ML results given to the generator")
     prompt: str | None = Field(None, description="the prompt template's name@hash")
+
+
+# -- /predict: one request, routed by the input classifier, fused, scored for confidence ------------
+
+#: what a request may ask for: "answer" is the GenAI path (retrieval + generation), the rest ML capabilities
+Task = Literal["answer", "intent", "sentiment", "ner", "anomaly", "forecast", "tabular_anomaly"]
+TASKS: tuple[str, ...] = Task.__args__
+FeatureValue = Annotated[float, Field(allow_inf_nan=False)] | int | bool | str
+
+
+class PredictRequest(BaseModel):
+    """Text, series, a feature row, or any mix; the input classifier decides what runs unless ``tasks`` says."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str | None = Field(None, description="a message, a question or an instruction")
+    question: str | None = Field(None, description="what the GenAI path answers (default: text)")
+    series: list[SeriesIn] | None = Field(None, description="time series for anomaly detection and forecasting")
+    features: dict[str, FeatureValue] | None = Field(
+        None, description="one tabular row, name -> number, string or bool, for the tabular anomaly detector")
+    tasks: list[Task] | None = Field(
+        None, description="run exactly these (skipping the input classifier); \"answer\" forces the GenAI path")
+    collection: str = Field("kb", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$",
+                            description="the search collection the GenAI path answers from")
+    tenant: str = Field("default", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$",
+                        description="the semantic cache's scope")
+    horizon: int | None = Field(None, ge=1, le=10_000, description="forecast steps ahead (default: the model's)")
+
+    @model_validator(mode="after")
+    def _something_given(self) -> PredictRequest:
+        if not ((self.text and self.text.strip()) or self.series or self.features):
+            raise ValueError("text, series, features: give at least one (a non-empty text, a series or a feature row)")
+        if self.tasks is not None and not self.tasks:
+            raise ValueError("tasks: give at least one task, or leave it out to let the input classifier choose")
+        return self
+
+
+class PredictRoute(BaseModel):
+    path: Literal["genai", "ml", "both"] = Field(description="genai: only the answer; ml: no answer; both: answer and ML")
+    capabilities: list[str] = Field(description="what was chosen: \"answer\" for the GenAI path plus ML capability names")
+    scores: dict[str, float] = Field(description="the input classifier's probability per task (empty when forced)")
+    forced: bool = Field(description="true when the request's tasks chose, not the classifier")
+    reason: str
+
+
+class TabularAnomalyResult(BaseModel):
+    score: float = Field(description="isolation score in [0, 1]; higher is more unusual")
+    alarm: bool = Field(description="score at or above the model's threshold")
+    threshold: float
+
+
+class PredictResults(BaseModel):
+    """Each capability that ran, in the same shape as its own endpoint; null when it did not run."""
+
+    intent: IntentPrediction | None = None
+    sentiment: SentimentPrediction | None = None
+    ner: list[EntitySpan] | None = None
+    anomaly: list[AnomalyResult] | None = None
+    forecast: list[ForecastResult] | None = None
+    tabular_anomaly: TabularAnomalyResult | None = None
+
+
+class AnswerResult(BaseModel):
+    """The GenAI path's answer (what /ask returns, less what the pipeline reports once for the whole request)."""
+
+    answer: str
+    generator: Literal["llm", "extractive", "cache", "guardrail"]
+    citations: list[Citation]
+    tier: str | None = None
+    model: str | None = None
+    route: RouteInfo | None = None
+    usage: UsageInfo = UsageInfo()
+    cache_hit: bool = False
+    prompt: str | None = None
+
+
+class Conflict(BaseModel):
+    kind: str = Field(description="number, entity, intent_topic or tone")
+    detail: str
+    resolution: str = Field(description="which side won, and why")
+
+
+class Confidence(BaseModel):
+    overall: float = Field(ge=0.0, le=1.0, description="calibrated probability that the whole response is right")
+    parts: dict[str, float] = Field(description="calibrated probability that each part is right")
+    scorer: str = Field(description="\"trained\": the confidence champion; \"fallback\": its parts' own probabilities")
+
+
+class PredictResponse(BaseModel):
+    request_id: str
+    route: PredictRoute
+    results: PredictResults
+    answer: AnswerResult | None = Field(None, description="the GenAI answer, when that path ran")
+    conflicts: list[Conflict] = Field(default_factory=list)
+    confidence: Confidence
+    needs_review: bool
+    review_reasons: list[str] = Field(default_factory=list)
+    models: dict[str, int] = Field(description="capability -> the registry version that answered")
+    timings_ms: dict[str, float]
+    guardrail_events: list[GuardrailEvent] = Field(default_factory=list)
+    degraded: list[str] = Field(default_factory=list, description="what could not run as asked, and why")

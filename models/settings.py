@@ -238,6 +238,8 @@ class InjectionSettings(_Section):
     valid_size: float = Field(0.15, gt=0.0, lt=1.0)
     #: the tuned threshold keeps this share of benign validation texts below it: blocking customers costs more than a miss the rules may catch
     max_false_positive_rate: float = Field(0.01, ge=0.0, lt=1.0)
+    #: the score at or above which the input guard blocks; None: the threshold tuned at fit (what was evaluated)
+    threshold: float | None = Field(None, gt=0.0, lt=1.0)
 
 
 class GuardrailSettings(_Section):
@@ -246,8 +248,6 @@ class GuardrailSettings(_Section):
     max_question_chars: int = Field(2000, gt=0)
     redact_pii: bool = True
     block_injection: bool = True
-    #: the detector's probability at or above which a prompt is treated as an injection
-    injection_threshold: float = Field(0.5, gt=0.0, lt=1.0)
     #: an answer sentence whose best support in the context is below this is flagged ungrounded
     grounding_threshold: float = Field(0.5, gt=0.0, le=1.0)
     #: numbers the answer states about ML results may differ from the facts by this relative amount

@@ -15,11 +15,11 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from fusion.pipeline import HybridPipeline
+from fusion.champions import Champions
 from models.base import InputError
 from models.series import parse_timestamps
 from models.settings import HybridSettings
-from training.datasets import read_table, write_table
+from models.tables import read_table, write_table
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class ScoreReport:
 
 
 def score_frame(
-    frame: pd.DataFrame, pipeline: HybridPipeline, text_col: str = "text", chunk_size: int = 2000, progress: bool = True
+    frame: pd.DataFrame, pipeline: Champions, text_col: str = "text", chunk_size: int = 2000, progress: bool = True
 ) -> pd.DataFrame:
     model_input = _model_input(frame, pipeline, text_col)
     parts = []
@@ -46,7 +46,7 @@ def score_frame(
     return pd.concat([frame, predictions], axis=1)
 
 
-def forecast_frame(frame: pd.DataFrame, pipeline: HybridPipeline, chunk_size: int = 2000, progress: bool = True) -> pd.DataFrame:
+def forecast_frame(frame: pd.DataFrame, pipeline: Champions, chunk_size: int = 2000, progress: bool = True) -> pd.DataFrame:
     """Forecasts for every series in ``frame`` (long format), over the model's horizon."""
     model_input = _model_input(frame, pipeline, "text")
     parts = []
@@ -57,7 +57,7 @@ def forecast_frame(frame: pd.DataFrame, pipeline: HybridPipeline, chunk_size: in
     return pd.concat(parts, ignore_index=True)
 
 
-def _model_input(frame: pd.DataFrame, pipeline: HybridPipeline, text_col: str) -> pd.DataFrame:
+def _model_input(frame: pd.DataFrame, pipeline: Champions, text_col: str) -> pd.DataFrame:
     """The columns the loaded models read; ``text`` comes from ``text_col``."""
     needed = list(dict.fromkeys(c for name in pipeline.models for c in pipeline.input_columns(name)))
     source = {c: text_col if c == "text" else c for c in needed}
@@ -92,7 +92,7 @@ def score_file(
     if "forecast" in capabilities and len(capabilities) > 1:
         raise InputError("--capabilities: forecast writes one row per future step, not per input row; run it on its own")
     frame = read_table(input_path)
-    pipeline = HybridPipeline.from_registry(capabilities, settings)
+    pipeline = Champions.from_registry(capabilities, settings)
     if capabilities == ["forecast"]:
         scored = forecast_frame(frame, pipeline, chunk_size=settings.score.chunk_size)
     else:

@@ -78,6 +78,8 @@ def train(
     observation; without --test, anomaly holds out whole series and forecast the last --horizon points of each.
     reranker reads labelled queries (query, doc_id[, relevance]: one row per relevant document) against
     --collection; by default the sample tickets, each relevant to the knowledge-base articles of its intent.
+    confidence runs the trained champions on fresh, harder sample requests and learns when each part is right
+    (or reads --train signal rows: request_id, part, numeric signals, correct); train it after the others.
     """
     from models.catalog import build_capability
     from training.datasets import load_splits
@@ -94,6 +96,8 @@ def train(
         model = build_capability(capability, settings)
         if capability == "reranker":
             splits = _reranker_splits(settings, collection or "kb", train, test)
+        elif capability == "confidence":
+            splits = _confidence_splits(settings, model, train, test)
         else:
             splits = load_splits(model, settings, train, test, valid, text_col, label_col, format)
         # Libraries print to stdout; keep it for the one JSON line.
@@ -115,6 +119,26 @@ def _reranker_splits(settings, collection: str, train: Path | None, test: Path |
     return reranker_splits(retriever, labelled, settings, read_labelled_queries(test) if test else None, source)
 
 
+def _confidence_splits(settings, model, train: Path | None, test: Path | None):
+    """Signal rows (request_id, part, signals, correct): from files, or harvested by running the pipeline's
+    champions on fresh, harder sample requests (fusion/confidence_data.py)."""
+    from fusion.confidence_data import confidence_splits, harvest, sample_requests
+    from fusion.pipeline import HybridPipeline
+    from models.tables import read_table
+    from training.datasets import DatasetSplits
+
+    if train is not None:
+        frame = read_table(train)
+        if test is not None:
+            return DatasetSplits(train=frame, test=read_table(test), description={"train_path": str(train), "test_path": str(test)})
+        return confidence_splits(frame, model, settings, str(train))
+    if test is not None:
+        _fail("--test applies to confidence only together with --train (signal rows)")
+    pipeline = HybridPipeline.from_settings(settings)
+    frame = harvest(pipeline, sample_requests(settings))
+    return confidence_splits(frame, model, settings, "fresh sample tickets (noisy copies) + unanswerable questions")
+
+
 @app.command()
 def evaluate(
     capability: CapabilityArg,
@@ -131,7 +155,7 @@ def evaluate(
     """
     from models.catalog import capability_class
     from training.datasets import load_frame
-    from training.registry import NoChampionError, champion_uri, connect_store, load_capability_from_uri
+    from models.registry import NoChampionError, champion_uri, connect_store, load_capability_from_uri
 
     settings = get_settings()
     try:
@@ -161,7 +185,8 @@ def promote(
     """Make a version the champion by hand (e.g. to roll back), bypassing the gate."""
     from mlflow.exceptions import MlflowException
 
-    from training.registry import connect_store, promote as set_champion
+    from models.registry import connect_store
+    from training.registry import promote as set_champion
 
     settings = get_settings()
     try:
@@ -176,14 +201,14 @@ def serve(
     host: Annotated[Optional[str], typer.Option(help="default: [serve].host")] = None,
     port: Annotated[Optional[int], typer.Option(help="default: [serve].port")] = None,
 ) -> None:
-    """Run the BentoML service in the foreground (POST /classify, /sentiment, /ner, /anomaly, /forecast, /search, /ask,
-    /ask/stream, /route, /models; GET /readyz, /metrics).
+    """Run the BentoML service in the foreground (POST /predict, /classify, /sentiment, /ner, /anomaly, /forecast, /search,
+    /ask, /ask/stream, /route, /models; GET /readyz, /metrics).
 
     Every capability with a champion is served; an endpoint whose model is missing answers 404 naming the command to train it.
     """
     from models.rag.factory import collection_store
     from serving.server import serve_command
-    from training.registry import champion_version, connect_store
+    from models.registry import champion_version, connect_store
 
     settings = get_settings()
     client = connect_store(settings)
@@ -209,7 +234,7 @@ def score(
     anomaly_score and anomaly_alarm to every row, each series scored from its own past only.
     """
     from serving.batch import score_file
-    from training.registry import NoChampionError
+    from models.registry import NoChampionError
 
     settings = get_settings()
     names = [c.strip() for c in capabilities.split(",") if c.strip()]
@@ -301,17 +326,16 @@ def ask(
     that best answer the question, each citing its passage. Otherwise the router picks a tier, failures fall back
     along [llm].fallback and then to the extractive answer, and `degraded` says what happened.
     """
-    from fusion.ask import TEXT_FACTS, AskPipeline, AskRequest
+    from fusion.ask import AskRequest
     from fusion.pipeline import HybridPipeline
 
     settings = get_settings()
     request = AskRequest(question, collection, tenant, tier, {}, use_cache=not no_cache)
     try:
         with redirect_stdout(sys.stderr):
-            ml = HybridPipeline.from_registry([*TEXT_FACTS, "injection", "llm_router"], settings, skip_missing=True)
-            asker = AskPipeline.from_settings(settings, ml=ml)
+            pipeline = HybridPipeline.from_settings(settings)
         response = None
-        for event in asker.ask_stream(request, stream=stream):
+        for event in pipeline.ask_stream(request, stream=stream):
             if "token" in event and stream:
                 typer.echo(event["token"], nl=False)
             response = event.get("response", response)
@@ -320,6 +344,64 @@ def ask(
     if stream:
         typer.echo()
     typer.echo(response.model_dump_json())
+
+
+@app.command()
+def predict(
+    text: Annotated[Optional[str], typer.Argument(help="a message, question or instruction")] = None,
+    question: Annotated[Optional[str], typer.Option("--question", help="what the GenAI path answers (default: TEXT)")] = None,
+    series: Annotated[Optional[Path], typer.Option("--series", help="a long series file (series_id, timestamp, value)")] = None,
+    features: Annotated[Optional[str], typer.Option("--features", help='one feature row as JSON, e.g. \'{"amount": 912.5}\'')] = None,
+    tasks: Annotated[Optional[str], typer.Option("--tasks", help="comma-separated tasks to run instead of the input "
+                                                  "classifier's choice: answer, intent, sentiment, ner, anomaly, "
+                                                  "forecast, tabular_anomaly")] = None,
+    collection: Annotated[str, typer.Option("--collection", help="the collection the GenAI path answers from")] = "kb",
+    horizon: Annotated[Optional[int], typer.Option("--horizon", min=1, help="forecast steps ahead")] = None,
+) -> None:
+    """Run one request through the whole pipeline, as POST /predict does; prints the same JSON.
+
+    The input classifier (`hybrid train dispatcher`) decides which paths run unless --tasks says; the ML models run,
+    the GenAI path answers with their results as facts, and the confidence scorer (`hybrid train confidence`) says
+    how far to trust each part. A capability with no champion is skipped and named in `degraded`.
+    """
+    from pydantic import ValidationError
+
+    from fusion.pipeline import HybridPipeline
+    from fusion.schemas import PredictRequest
+    from models.registry import NoChampionError
+
+    settings = get_settings()
+    try:
+        body: dict[str, Any] = {"text": text, "question": question, "collection": collection, "horizon": horizon}
+        if features is not None:
+            body["features"] = json.loads(features)
+        if tasks is not None:
+            body["tasks"] = [t.strip() for t in tasks.split(",") if t.strip()]
+        if series is not None:
+            body["series"] = _series_body(series)
+        request = PredictRequest(**body)
+        with redirect_stdout(sys.stderr):
+            pipeline = HybridPipeline.from_settings(settings)
+            response = pipeline.predict(request)
+    except json.JSONDecodeError as error:
+        _fail(f"--features: not JSON ({error}); give one object, e.g. '{{\"amount\": 912.5}}'")
+    except ValidationError as error:
+        _fail("; ".join(f"{'.'.join(map(str, e['loc'])) or 'request'}: {e['msg']}" for e in error.errors()))
+    except (InputError, NoChampionError) as error:
+        _fail(str(error))
+    typer.echo(response.model_dump_json())
+
+
+def _series_body(path: Path) -> list[dict[str, Any]]:
+    """A long series file as the request's list of series."""
+    from models.tables import read_table
+
+    frame = read_table(path)
+    missing = [c for c in ("series_id", "timestamp", "value") if c not in frame.columns]
+    if missing:
+        raise InputError(f"--series: {path} lacks column(s) {missing}; series files are long: series_id, timestamp, value")
+    return [{"series_id": str(name), "timestamps": rows["timestamp"].astype(str).tolist(), "values": rows["value"].tolist()}
+            for name, rows in frame.groupby("series_id", sort=False)]
 
 
 @app.command()

@@ -1,4 +1,5 @@
-"""The BentoML service: a thin adapter over HybridPipeline (the ML endpoints) and AskPipeline (/ask, /route).
+"""The BentoML service: a thin adapter over HybridPipeline (/predict, /ask, /route) and its champions (the
+per-capability endpoints).
 
     bentoml serve serving.service:HybridService --host 127.0.0.1 --port 3000   (or `hybrid serve`)
 
@@ -19,8 +20,9 @@ import pandas as pd
 from pydantic import Field, StringConstraints
 from starlette.responses import StreamingResponse
 
-from fusion.ask import AskPipeline, AskRequest
-from fusion.pipeline import HybridPipeline
+from fusion.ask import AskRequest
+from fusion.champions import Champions
+from fusion.pipeline import PIPELINE_MODELS, HybridPipeline, anomaly_results, forecast_results, series_frame
 from fusion.schemas import (
     AnomalyResult,
     AskResponse,
@@ -28,6 +30,8 @@ from fusion.schemas import (
     ForecastResult,
     IntentPrediction,
     LoadedModel,
+    PredictRequest,
+    PredictResponse,
     RouteInfo,
     SearchHit,
     SearchResult,
@@ -39,9 +43,8 @@ from models.catalog import CAPABILITIES
 from models.rag.collection import UnknownCollection
 from models.rag.factory import collection_store, open_retriever, query_encoder
 from models.rag.retriever import HybridRetriever
-from models.series import parse_timestamps
 from models.settings import get_settings
-from training.registry import NoChampionError
+from models.registry import NoChampionError
 
 settings = get_settings()
 
@@ -56,23 +59,33 @@ BATCHED = dict(batchable=True, max_batch_size=settings.serve.max_batch_size, max
 @bentoml.service(name="hybrid", traffic={"timeout": 60})
 class HybridService:
     def __init__(self) -> None:
-        self.pipeline = HybridPipeline.from_registry(list(CAPABILITIES), settings, skip_missing=True)
-        if not self.pipeline.models and not collection_store(settings).names():
+        self.champions = Champions.from_registry(list(dict.fromkeys([*CAPABILITIES, *PIPELINE_MODELS])), settings,
+                                                 skip_missing=True)
+        if not self.champions.models and not collection_store(settings).names():
             raise NoChampionError(
                 f"no champion model in {settings.tracking_uri} and no search collection in "
                 f"{settings.rag.collections_dir}: run `hybrid train intent` or `hybrid ingest PATH` (or `make demo`) first"
             )
         # A cold first call inside the batching window would make the dispatcher shed requests.
-        for name in self.pipeline.models:
-            if self.pipeline.input_columns(name) == ["text"]:
-                self.pipeline.predict(name, pd.DataFrame({"text": ["warm up"]}))
+        for name in self.champions.models:
+            if self.champions.input_columns(name) == ["text"]:
+                self.champions.predict(name, pd.DataFrame({"text": ["warm up"]}))
         self.encoder = query_encoder(settings)
         self.retrievers: dict[str, HybridRetriever] = {}
-        self.asker = AskPipeline.from_settings(settings, ml=self.pipeline, encoder=self.encoder, retrievers=self._retriever)
+        self.pipeline = HybridPipeline.from_settings(settings, self.champions, encoder=self.encoder,
+                                                     retrievers=self._retriever)
 
     def _predict(self, capability: str, batch: pd.DataFrame) -> pd.DataFrame:
         with _http_errors():
-            return self.pipeline.predict(capability, batch)
+            return self.champions.predict(capability, batch)
+
+    @bentoml.api(input_spec=PredictRequest)
+    def predict(self, **request: Any) -> PredictResponse:
+        """One request — text, series, a feature row, or a mix: the input classifier picks what runs (or `tasks`
+        says), the ML models run concurrently, the GenAI path answers with their results as facts, a combiner
+        reconciles the two, and a confidence scorer says how far to trust each part and the whole."""
+        with _http_errors():
+            return self.pipeline.predict(PredictRequest(**request))
 
     @bentoml.api(**BATCHED)
     def classify(self, texts: Texts) -> list[IntentPrediction]:
@@ -95,25 +108,16 @@ class HybridService:
     @bentoml.api
     def anomaly(self, series: Series) -> list[AnomalyResult]:
         """Streaming anomaly scores for each series: every point scored from itself and the points before it."""
-        frame = _series_frame(series)
-        predicted = self._predict("anomaly", frame).join(frame)
-        return [
-            AnomalyResult(series_id=s.series_id, scores=rows["score"].tolist(), alarms=rows["alarm"].tolist(),
-                          anomalies=rows.loc[rows["alarm"], "timestamp"].tolist())
-            for s, (_, rows) in zip(series, predicted.groupby("series_id", sort=False))
-        ]
+        with _http_errors():
+            frame = series_frame(series)
+        return anomaly_results(self._predict("anomaly", frame), frame)
 
     @bentoml.api
     def forecast(self, series: Series, horizon: Annotated[int | None, Field(ge=1)] = None) -> list[ForecastResult]:
         """Point forecasts with 80% and 95% intervals for each series, ``horizon`` steps past its last timestamp."""
-        frame = _series_frame(series)
         with _http_errors():
-            predicted = self.pipeline.capability("forecast").forecast(frame, horizon)
-        return [
-            ForecastResult(series_id=name, timestamps=rows["timestamp"].tolist(), model=rows["model"].iloc[0],
-                           **{c: rows[c].tolist() for c in ("forecast", "lo_80", "hi_80", "lo_95", "hi_95")})
-            for name, rows in predicted.groupby("series_id", sort=False)
-        ]
+            frame = series_frame(series)
+            return forecast_results(self.champions.capability("forecast").forecast(frame, horizon))
 
     @bentoml.api
     def search(
@@ -133,7 +137,7 @@ class HybridService:
 
     def _retriever(self, collection: str) -> HybridRetriever:
         if collection not in self.retrievers:
-            reranker = self.pipeline.capability("reranker") if "reranker" in self.pipeline.models else None
+            reranker = self.champions.get("reranker")
             self.retrievers[collection] = open_retriever(collection, settings, reranker=reranker, encoder=self.encoder,
                                                          load_reranker=False)
         return self.retrievers[collection]
@@ -145,7 +149,7 @@ class HybridService:
         whether it came from the cache. With no LLM endpoint configured the answer is extractive, and says so."""
         request = AskRequest(question, collection, tenant, tier, facts or {}, use_cache)
         with _http_errors():
-            return self.asker.ask(request)
+            return self.pipeline.ask(request)
 
     @bentoml.api(route="/ask/stream")
     def ask_stream(self, question: Text, collection: Name = "kb", tenant: Name = "default", tier: Name | None = None,
@@ -153,7 +157,7 @@ class HybridService:
         """/ask as server-sent events: `data: {"token": ...}` as the answer is written, then
         `data: {"response": {...}}` (everything /ask returns), then `data: [DONE]`."""
         # Declared a generator for the API schema; returns a StreamingResponse so that bad input can still be a 4xx.
-        events = self.asker.ask_stream(AskRequest(question, collection, tenant, tier, facts or {}, use_cache))
+        events = self.pipeline.ask_stream(AskRequest(question, collection, tenant, tier, facts or {}, use_cache))
         with _http_errors():  # bad input (an unknown collection or tier) fails before the stream starts
             first = next(events)
         return StreamingResponse(_sse(first, events), media_type="text/event-stream")
@@ -162,12 +166,12 @@ class HybridService:
     def route(self, question: Text) -> RouteInfo:
         """Which tier the router would send this question to, and why; nothing is generated."""
         with _http_errors():  # a question the input guard refuses is not routed either
-            return self.asker.route(question)
+            return self.pipeline.route(question)
 
     @bentoml.api
     def models(self) -> list[LoadedModel]:
         """Which registry version of each capability this server is running."""
-        return list(self.pipeline.loaded.values())
+        return list(self.champions.loaded.values())
 
 
 @contextmanager
@@ -192,13 +196,3 @@ def _sse(first: dict[str, Any], rest: Iterator[dict[str, Any]]) -> Iterator[str]
             event = {"response": event["response"].model_dump(mode="json")}
         yield f"data: {json.dumps(event, ensure_ascii=False)}\n\n"
     yield "data: [DONE]\n\n"
-
-
-def _series_frame(series: list[SeriesIn]) -> pd.DataFrame:
-    """Request series as one long frame."""
-    if len({s.series_id for s in series}) < len(series):
-        raise bentoml.exceptions.BadInput("series: each series needs its own series_id within a request")
-    frame = pd.concat([pd.DataFrame({"series_id": s.series_id, "timestamp": s.timestamps, "value": s.values})
-                       for s in series], ignore_index=True)
-    # Offsets in the request ("...Z", "+02:00") become naive UTC, the models' datetime type.
-    return frame.assign(timestamp=parse_timestamps(frame["timestamp"], "series"))

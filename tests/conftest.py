@@ -51,7 +51,7 @@ class StoreSwitch:
         return get_settings()
 
     def __exit__(self, *exc: object) -> None:
-        from training.registry import connect_store
+        from models.registry import connect_store
 
         for key, value in self._saved.items():
             if value is None:
@@ -111,7 +111,7 @@ def champion(settings: HybridSettings, intent_splits):
 @pytest.fixture(scope="session")
 def fitted_intent(champion):
     """The champion's capability, loaded back from the registry (one model fit per session)."""
-    from training.registry import load_capability_from_uri
+    from models.registry import load_capability_from_uri
 
     return load_capability_from_uri(champion.model_uri)
 

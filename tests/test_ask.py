@@ -8,7 +8,9 @@ import re
 import numpy as np
 import pytest
 
-from fusion.ask import AskPipeline, AskRequest
+from fusion.ask import AskRequest
+from fusion.champions import Champions
+from fusion.pipeline import HybridPipeline
 from models.base import InputError
 from models.embeddings import RememberingEncoder
 from models.guardrails.policy import SAFE_MESSAGE
@@ -23,8 +25,9 @@ QUESTION = "my card was stolen, can I still use it if I find it?"
 
 
 def _asker(settings: HybridSettings, tmp_path, tiers: dict[str, str] | None = None, fallback: list[str] | None = None,
-           cache: dict | None = None, blocked_phrases: list[str] | None = None, **prices) -> AskPipeline:
-    """An ask pipeline over the session's "kb" collection; ``tiers`` maps tier names to stub base URLs."""
+           cache: dict | None = None, blocked_phrases: list[str] | None = None, **prices) -> HybridPipeline:
+    """The pipeline, with no champions (rules guard the input), over the session's "kb" collection; ``tiers``
+    maps tier names to stub base URLs."""
     llm = settings.llm.model_copy(update={
         "tiers": {name: TierSettings(base_url=url, model=f"{name}-model", timeout_s=2.0, max_retries=1, **prices)
                   for name, url in (tiers or {}).items()},
@@ -34,11 +37,11 @@ def _asker(settings: HybridSettings, tmp_path, tiers: dict[str, str] | None = No
                                                         "blocked_phrases": blocked_phrases or []})
     changes = {"llm": llm, "router": router, "guardrails": guardrails,
                "cache": settings.cache.model_copy(update=cache or {})}
-    return AskPipeline.from_settings(settings.model_copy(update=changes))
+    return HybridPipeline.from_settings(settings.model_copy(update=changes), champions=Champions({}, {}))
 
 
 @pytest.fixture(scope="module")
-def offline(settings, kb_collection, tmp_path_factory) -> AskPipeline:
+def offline(settings, kb_collection, tmp_path_factory) -> HybridPipeline:
     return _asker(settings, tmp_path_factory.mktemp("offline"))
 
 
@@ -150,7 +153,7 @@ def test_an_answer_to_a_redacted_question_is_cached_without_the_pii(settings, kb
     assert [e.kind for e in first.guardrail_events] == ["pii"] and not first.cache_hit
     assert again.cache_hit and again.answer == first.answer
     assert len(stub.requests) == 1
-    tables = asker.cache.backend._tables.values()
+    tables = asker.genai.cache.backend._tables.values()
     stored = [(entry.question, json.dumps(entry.payload)) for table in tables for entry in table.entries]
     assert len(stored) == 1 and "[EMAIL]" in stored[0][0]
     assert "example.com" not in str(stored)
@@ -266,7 +269,7 @@ def test_the_shared_encoder_embeds_each_text_once_and_forgets_the_least_recent()
 def test_the_guard_and_the_facts_share_one_ner_reading_of_a_question() -> None:
     import pandas as pd
 
-    from fusion.ask import _remembering_ner
+    from fusion.pipeline import _remembering_ner
 
     class CountingNer:
         calls = 0

@@ -9,7 +9,8 @@ import pytest
 
 from models.base import InputError
 from models.intent import IntentClassifier
-from training.datasets import load_frame, load_splits, read_table, write_table
+from models.tables import read_table, write_table
+from training.datasets import load_frame, load_splits
 
 FRAME = pd.DataFrame({"utterance": ["lost my card", "refund please", "where is my order"], "category": ["a", "b", "c"]})
 

@@ -78,7 +78,7 @@ def test_entity_scores_count_exact_matches_only() -> None:
 
 @pytest.fixture(scope="module")
 def ner_model(ner_champion):
-    from training.registry import load_capability_from_uri
+    from models.registry import load_capability_from_uri
 
     return load_capability_from_uri(ner_champion.model_uri)
 

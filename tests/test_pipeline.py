@@ -13,7 +13,8 @@ from conftest import StoreSwitch
 from models.intent import IntentClassifier
 from training.datasets import DatasetSplits
 from training.pipeline import train_capability
-from training.registry import champion_version, load_capability_from_uri, promote
+from models.registry import champion_version, load_capability_from_uri
+from training.registry import promote
 
 pytestmark = pytest.mark.integration
 

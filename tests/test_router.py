@@ -33,7 +33,7 @@ from models.llm.routing_metrics import (
     routing_accuracy,
 )
 from models.settings import HybridSettings, MlflowSettings, RouterSettings, TierSettings
-from training.router_data import generate_router_prompts
+from training.router_data import generate_router_prompts, load_examples
 
 THREE = QualityModel(("cheap", "small", "large"), ("code",), partial_credit=0.5)
 PAIR = QualityModel(("weak", "strong"))
@@ -312,7 +312,7 @@ def test_the_trained_router_orders_tiers_as_the_router_does(tmp_path) -> None:
 
 def test_build_router_follows_the_strategy(tmp_path, monkeypatch, encoder) -> None:
     from models.settings import get_settings
-    from training.registry import connect_store
+    from models.registry import connect_store
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     rules = build_router(_settings(tmp_path, strategy="rules", rules={"large": ["invoice"]}, default_tier="cheap"))
@@ -320,8 +320,11 @@ def test_build_router_follows_the_strategy(tmp_path, monkeypatch, encoder) -> No
 
     examples = tmp_path / "examples.jsonl"
     pd.DataFrame({"text": ["hello", "sql query please"], "tier": ["cheap", "code"]}).to_json(examples, orient="records", lines=True)
-    similar = build_router(_settings(tmp_path, strategy="similarity", examples=str(examples)), encoder=encoder)
+    similarity_settings = _settings(tmp_path, strategy="similarity", examples=str(examples))
+    similar = build_router(similarity_settings, encoder=encoder, examples=load_examples(similarity_settings))
     assert similar.strategy == "similarity" and similar.route("write me a sql query").tier == "code"
+    with pytest.raises(InputError, match="examples"):
+        build_router(similarity_settings, encoder=encoder)
 
     try:
         no_champion = build_router(_settings(tmp_path, strategy="classifier"))

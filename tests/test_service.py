@@ -272,6 +272,68 @@ def test_bad_ask_requests_say_what_is_wrong(server, route: str, body, status: in
     assert message in response.text
 
 
+def test_predict_runs_the_tasks_asked_for_and_fuses_them(server, champion, ner_champion) -> None:
+    text = "This is Zanele Dlamini from Redwood Retail: my card was stolen, can I still use it if I find it?"
+    response = post(server, "/predict", {"text": text, "tasks": ["intent", "ner", "answer"]})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["route"]["path"] == "both" and body["route"]["forced"] and body["route"]["capabilities"] == ["intent", "ner", "answer"]
+    assert body["results"]["intent"]["label"] and 0 < body["results"]["intent"]["confidence"] <= 1
+    assert all(text[e["start"]:e["end"]] == e["text"] for e in body["results"]["ner"])
+    assert body["results"]["anomaly"] is None and body["results"]["sentiment"] is None
+    answer = body["answer"]
+    assert answer["generator"] == "extractive" and answer["citations"]
+    assert "Zanele" not in json.dumps(body["guardrail_events"])  # the PII guard ran, and said so without the name
+    assert body["models"]["intent"] == champion.version and body["models"]["ner"] == ner_champion.version
+    assert set(body["confidence"]["parts"]) >= {"intent", "ner"} and 0.0 <= body["confidence"]["overall"] <= 1.0
+    assert {"guard", "route", "ml", "genai", "confidence", "total"} <= set(body["timings_ms"])
+
+
+def test_predict_series_runs_the_ml_path_alone(server) -> None:
+    body = {"series": _daily_body()["series"], "tasks": ["anomaly", "forecast"], "horizon": 7}
+    response = post(server, "/predict", body)
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["route"]["path"] == "ml" and result["answer"] is None
+    [anomaly] = result["results"]["anomaly"]
+    [forecast] = result["results"]["forecast"]
+    assert len(anomaly["scores"]) == 120 and len(forecast["forecast"]) == 7
+    assert "timings_ms" in result and "ml.forecast" in result["timings_ms"]
+
+
+def test_predict_skips_what_it_cannot_run_and_says_so(server) -> None:
+    body = {"text": "the payment page keeps failing!", "features": {"amount": 912.5, "country": "DE"},
+            "tasks": ["sentiment", "tabular_anomaly", "forecast", "intent"]}
+    response = post(server, "/predict", body)
+    assert response.status_code == 200, response.text
+    result = response.json()
+    degraded = " ".join(result["degraded"])
+    assert "sentiment: no champion" in degraded and "hybrid train sentiment" in degraded
+    assert "tabular_anomaly: no champion" in degraded and "forecast: the request has no series" in degraded
+    assert result["results"]["intent"] is not None and result["results"]["sentiment"] is None
+
+
+def test_predict_without_a_dispatcher_routes_by_structure(server) -> None:
+    result = post(server, "/predict", {"text": "how long does a refund take?"}).json()
+    assert result["route"]["capabilities"] == ["answer"] and not result["route"]["forced"]
+    assert any("dispatcher" in note for note in result["degraded"]) and result["answer"]["citations"]
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ({}, "text, series, features"),
+    ({"text": "hi", "tasks": ["translate"]}, "tasks"),
+    ({"features": {"amount": [1, 2]}}, "features"),
+    ({"text": "hi", "horizon": 0}, "horizon"),
+    ({"series": [{"series_id": "s", "timestamps": ["2024-01-01"], "values": [1.0]}], "tasks": ["forecast"]}, "single point"),
+    ({"text": "x" * 20000}, "text"),
+    ({"text": "hi", "tasks": ["answer"], "collection": "nope"}, "nope"),
+])
+def test_bad_predict_requests_are_a_4xx_naming_the_field(server, body: dict, message: str) -> None:
+    response = post(server, "/predict", body)
+    assert 400 <= response.status_code < 500, response.text
+    assert message in response.text
+
+
 def test_server_without_a_champion_fails_with_a_hint(tmp_path: Path) -> None:
     from conftest import store_env
 

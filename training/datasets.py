@@ -8,7 +8,6 @@ schema. With no file given, the bundled sample data is used (generated on first 
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -19,14 +18,7 @@ from sklearn.model_selection import train_test_split
 from models.base import Capability, InputError
 from models.series import SERIES_COLUMNS, parse_timestamps
 from models.settings import HybridSettings
-
-READERS = {
-    ".csv": lambda p: pd.read_csv(p),
-    ".tsv": lambda p: pd.read_csv(p, sep="\t"),
-    ".jsonl": lambda p: pd.read_json(p, lines=True),
-    ".ndjson": lambda p: pd.read_json(p, lines=True),
-    ".parquet": lambda p: pd.read_parquet(p),
-}
+from models.tables import read_table
 
 #: the bundled sample file and its column names, per capability
 SAMPLE_DATASETS: dict[str, dict[str, str]] = {
@@ -40,48 +32,6 @@ SAMPLE_DATASETS: dict[str, dict[str, str]] = {
 }
 #: how a training/test file is read: by extension as a table, as CoNLL, or guessed from the extension
 FORMATS = ("auto", "table", "conll")
-
-
-def read_table(path: Path | str) -> pd.DataFrame:
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"file not found: {path}")
-    reader = READERS.get(path.suffix.lower())
-    if reader is None:
-        raise InputError(f"cannot read {path}: unsupported extension {path.suffix!r}; use one of {sorted(READERS)}")
-    try:
-        return reader(path)
-    except ValueError as error:  # pandas' parse errors are ValueErrors
-        raise InputError(f"cannot parse {path} as {path.suffix}: {error}") from error
-
-
-def write_table(frame: pd.DataFrame, path: Path | str) -> None:
-    path = Path(path)
-    suffix = path.suffix.lower()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if suffix in (".csv", ".tsv"):
-        frame = _nested_as_json(frame)
-    if suffix == ".csv":
-        frame.to_csv(path, index=False)
-    elif suffix == ".tsv":
-        frame.to_csv(path, sep="\t", index=False)
-    elif suffix in (".jsonl", ".ndjson"):
-        frame.to_json(path, orient="records", lines=True, force_ascii=False)
-    elif suffix == ".parquet":
-        frame.to_parquet(path, index=False)
-    else:
-        raise InputError(f"cannot write {path}: unsupported extension {suffix!r}; use one of {sorted(READERS)}")
-
-
-def _nested_as_json(frame: pd.DataFrame) -> pd.DataFrame:
-    """Lists and dicts (e.g. NER entities) as JSON text, so a CSV cell can be read back."""
-    nested = [c for c in frame.columns if frame[c].map(lambda v: isinstance(v, list | dict)).any()]
-    if not nested:
-        return frame
-    frame = frame.copy()
-    for column in nested:
-        frame[column] = frame[column].map(lambda v: json.dumps(v, ensure_ascii=False) if isinstance(v, list | dict) else v)
-    return frame
 
 
 @dataclass

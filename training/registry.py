@@ -1,4 +1,6 @@
-"""The MLflow store, the model registry, and the champion/challenger gate.
+"""Writing to the model registry: the training experiment, and the champion/challenger gate.
+
+Reading it (finding and loading a champion) is models/registry.py.
 
 The gate is fair by construction: the current champion is re-evaluated on the *same* held-out
 test set as the challenger, and the challenger is promoted only if it scores strictly higher on
@@ -9,33 +11,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 
 import mlflow
-import mlflow.pyfunc
 import pandas as pd
-from mlflow.entities.model_registry import ModelVersion
-from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from models.base import Capability
+from models.registry import champion_version, connect_store, load_capability_from_uri
 from models.settings import HybridSettings
 
 log = logging.getLogger(__name__)
-
-
-class NoChampionError(LookupError):
-    """No model version carries the champion alias yet."""
-
-
-def connect_store(settings: HybridSettings) -> MlflowClient:
-    """Point MLflow (tracking and registry) at the configured store."""
-    uri = settings.tracking_uri
-    if uri.startswith("sqlite:///"):
-        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
 def configure_mlflow(settings: HybridSettings) -> MlflowClient:
@@ -49,32 +34,6 @@ def configure_mlflow(settings: HybridSettings) -> MlflowClient:
         mlflow.create_experiment(name, artifact_location=location)
     mlflow.set_experiment(name)
     return client
-
-
-def champion_uri(name: str, settings: HybridSettings) -> str:
-    return f"models:/{name}@{settings.mlflow.champion_alias}"
-
-
-def champion_version(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
-    try:
-        return client.get_model_version_by_alias(name, alias)
-    except MlflowException:
-        return None
-
-
-def load_pyfunc(uri: str) -> mlflow.pyfunc.PyFuncModel:
-    """Load a registry model, saying what to do when there is none yet."""
-    try:
-        return mlflow.pyfunc.load_model(uri)
-    except MlflowException as error:
-        name = uri.removeprefix("models:/").split("@")[0].split("/")[0]
-        raise NoChampionError(
-            f"cannot load {uri}: {error.message}. Train and promote one first: `hybrid train {name}`."
-        ) from error
-
-
-def load_capability_from_uri(uri: str) -> Capability:
-    return load_pyfunc(uri).unwrap_python_model().capability
 
 
 @dataclass(frozen=True)

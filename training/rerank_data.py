@@ -20,7 +20,8 @@ from tqdm.auto import tqdm
 from models.base import InputError
 from models.rag.retriever import HybridRetriever
 from models.settings import HybridSettings
-from training.datasets import DatasetSplits, read_table, sample_data_dir
+from models.tables import read_table
+from training.datasets import DatasetSplits, sample_data_dir
 
 QUERY_BATCH = 256
 SAMPLE_QUERIES_PER_INTENT = 12

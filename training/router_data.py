@@ -33,9 +33,13 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from pathlib import Path
 
 import pandas as pd
 
+from models.base import InputError
+from models.settings import HybridSettings
+from models.tables import read_table
 from training.sample_data import generate_knowledge_base, generate_tickets
 
 TIERS: tuple[str, ...] = ("cheap", "small", "large", "code")
@@ -355,3 +359,18 @@ def generate_router_prompts(seed: int = 7) -> pd.DataFrame:
                 rows.append({"text": text, "tier": tier, "family": family})
     frame = pd.DataFrame(rows, columns=["text", "tier", "family"])
     return frame.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+
+
+def load_examples(settings: HybridSettings) -> pd.DataFrame:
+    """The similarity router's example utterances: ``[router] examples`` (JSONL/CSV/Parquet with text and
+    tier), or the project's labelled prompt set."""
+    from training.datasets import sample_data_dir
+
+    path = Path(settings.router.examples) if settings.router.examples else sample_data_dir(settings) / "router_prompts.jsonl"
+    if not path.exists():
+        raise InputError(f"[router] examples: {path} not found; point it at a file of (text, tier) rows")
+    frame = read_table(path)
+    missing = [c for c in ("text", "tier") if c not in frame.columns]
+    if missing:
+        raise InputError(f"[router] examples: {path} lacks column(s) {missing}; it has {list(frame.columns)}")
+    return frame[["text", "tier"]]

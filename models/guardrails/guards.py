@@ -76,11 +76,11 @@ class InputGuard:
             return GuardedInput("", True, (GuardEvent("input", "size", "blocked", detail),))
         events = []
         blocked = False
-        score, rule = self._injection(text)
-        if score >= self.settings.injection_threshold:
+        score, rule, threshold = self._injection(text)
+        if score >= threshold:
             blocked = self.settings.block_injection
             source = f"rule {rule!r}" if rule else "classifier"
-            detail = f"prompt-injection score {score:.2f} >= {self.settings.injection_threshold} ({source})"
+            detail = f"prompt-injection score {score:.2f} >= {threshold:.2f} ({source})"
             events.append(GuardEvent("input", "injection", "blocked" if blocked else "flagged", detail))
         redaction = redact(text, self.ner)
         if redaction.spans:
@@ -88,12 +88,14 @@ class InputGuard:
             events.append(GuardEvent("input", "pii", action, f"{action} {redaction.summary}"))
         return GuardedInput(redaction.text if self.settings.redact_pii else text, blocked, tuple(events))
 
-    def _injection(self, text: str) -> tuple[float, str]:
+    def _injection(self, text: str) -> tuple[float, str, float]:
+        """Score, matched rule and the threshold that decides: the detector's own (the one it was evaluated
+        with, or ``[injection].threshold``), so what blocks is what was measured."""
         if self.detector is None:
             rule = rule_match(text)
-            return (1.0 if rule else 0.0), rule
+            return (1.0 if rule else 0.0), rule, 0.5
         row = self.detector.predict(pd.DataFrame({"text": [text]})).iloc[0]
-        return float(row["score"]), str(row["rule"])
+        return float(row["score"]), str(row["rule"]), float(self.detector.operating_threshold)
 
 
 class OutputGuard:

@@ -114,14 +114,23 @@ class InjectionDetector:
     input_columns: ClassVar[tuple[str, ...]] = ("text",)
     target_column: ClassVar[str] = "label"
 
-    def __init__(self, C: float = 8.0, valid_size: float = 0.15, max_false_positive_rate: float = 0.01, seed: int = 42) -> None:
+    def __init__(self, C: float = 8.0, valid_size: float = 0.15, max_false_positive_rate: float = 0.01,
+                 threshold: float | None = None, seed: int = 42) -> None:
+        """``threshold``: overrides the one tuned at fit (None keeps the tuned one)."""
         self.C = C
         self.valid_size = valid_size
         self.max_false_positive_rate = max_false_positive_rate
+        self.threshold = threshold
         self.seed = seed
 
     def get_params(self) -> dict[str, Any]:
-        return {"C": self.C, "valid_size": self.valid_size, "max_false_positive_rate": self.max_false_positive_rate, "seed": self.seed}
+        return {"C": self.C, "valid_size": self.valid_size, "max_false_positive_rate": self.max_false_positive_rate,
+                "threshold": self.threshold, "seed": self.seed}
+
+    @property
+    def operating_threshold(self) -> float:
+        """The score at or above which a text is an injection: the override, else the one tuned at fit."""
+        return self.threshold if self.threshold is not None else self.threshold_
 
     # ---- splitting --------------------------------------------------------------------------
     def holdout(self, frame: pd.DataFrame, test_size: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -171,12 +180,12 @@ class InjectionDetector:
         return combined, proba, rules
 
     def predict(self, batch: pd.DataFrame) -> pd.DataFrame:
-        """``label`` (1 when ``score >= threshold_``), ``score`` in [0, 1] and the matched ``rule`` (or "")."""
+        """``label`` (1 when ``score >= operating_threshold``), ``score`` in [0, 1] and the matched ``rule`` (or "")."""
         self._check_fitted()
         require_columns(batch, self.input_columns, f"{self.name}.predict")
         score, _, rules = self.component_scores(batch)
         return pd.DataFrame(
-            {"label": (score >= self.threshold_).astype(int), "score": score, "rule": rules}, index=batch.index
+            {"label": (score >= self.operating_threshold).astype(int), "score": score, "rule": rules}, index=batch.index
         )
 
     def evaluate(self, test: pd.DataFrame) -> dict[str, float]:
@@ -185,11 +194,11 @@ class InjectionDetector:
         y = _labels(test, f"{self.name}.evaluate").to_numpy()
         combined, proba, rules = self.component_scores(test)
         fired = np.array([bool(r) for r in rules])
-        metrics = {**binary_metrics(y, combined, self.threshold_), "n_samples": float(len(test)), "threshold": self.threshold_}
-        metrics |= {f"classifier_{k}": v for k, v in binary_metrics(y, proba, self.threshold_).items()}
+        metrics = {**binary_metrics(y, combined, self.operating_threshold), "n_samples": float(len(test)), "threshold": self.operating_threshold}
+        metrics |= {f"classifier_{k}": v for k, v in binary_metrics(y, proba, self.operating_threshold).items()}
         metrics |= {f"rules_{k}": v for k, v in binary_metrics(y, fired.astype(float), 0.5).items() if k != "average_precision"}
         if "family" in test.columns:
-            predicted = combined >= self.threshold_
+            predicted = combined >= self.operating_threshold
             for family in sorted(test.loc[y == 1, "family"].astype(str).unique()):
                 rows = (y == 1) & (test["family"].astype(str) == family).to_numpy()
                 metrics[f"recall_{family}"] = float(predicted[rows].mean())
@@ -205,8 +214,8 @@ class InjectionDetector:
         for label, scores in (("classifier", proba), ("classifier + rules", combined)):
             precision, recall, _ = precision_recall_curve(y, scores)
             ax.plot(recall, precision, label=f"{label} (AP {average_precision_score(y, scores):.3f})")
-        at = binary_metrics(y, combined, self.threshold_)
-        ax.plot([at["recall"]], [at["precision"]], "o", color="black", label=f"threshold {self.threshold_:.2f}")
+        at = binary_metrics(y, combined, self.operating_threshold)
+        ax.plot([at["recall"]], [at["precision"]], "o", color="black", label=f"threshold {self.operating_threshold:.2f}")
         ax.set_xlabel("recall")
         ax.set_ylabel("precision")
         ax.set_title(f"Prompt-injection detection ({len(y)} texts, {int(y.sum())} injections)")

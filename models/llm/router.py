@@ -6,7 +6,7 @@
 
 - ``rules``       keyword and phrase rules, tier -> words; the tier with the most matches wins
 - ``similarity``  a k-nearest-neighbour vote over example utterances (MiniLM embeddings, cosine)
-- ``classifier``  the trained ``llm_router`` champion from the MLflow registry (the default):
+- ``classifier``  the trained ``llm_router`` champion from the MLflow registry (the default; handed in):
                   a complexity score in [0, 1] cut by thresholds along the tier order
 - ``llm``         asks a configured tier to name the tier; any failure or unreadable answer falls back
 
@@ -248,46 +248,29 @@ def rules_router(settings: HybridSettings) -> RulesRouter:
     return RulesRouter(rules, router.default_tier)
 
 
-def load_examples(settings: HybridSettings) -> pd.DataFrame:
-    """``[router] examples`` (JSONL/CSV/Parquet with text and tier), or the project's labelled prompt set."""
-    from training.datasets import read_table, sample_data_dir
-
-    path = Path(settings.router.examples) if settings.router.examples else sample_data_dir(settings) / "router_prompts.jsonl"
-    if not path.exists():
-        raise InputError(f"[router] examples: {path} not found; point it at a file of (text, tier) rows")
-    frame = read_table(path)
-    missing = [c for c in ("text", "tier") if c not in frame.columns]
-    if missing:
-        raise InputError(f"[router] examples: {path} lacks column(s) {missing}; it has {list(frame.columns)}")
-    return frame[["text", "tier"]]
-
-
 def classifier_router(settings: HybridSettings, model: RouteClassifier | None = None) -> Router:
-    """``model`` (e.g. the champion a service already loaded), else the registered ``llm_router`` champion,
-    else the rules with a reason that says how to train one."""
-    from training.registry import NoChampionError, champion_uri, connect_store, load_capability_from_uri
-
+    """``model`` (the ``llm_router`` champion the caller loaded), else the rules with a reason that says
+    how to train one."""
     if model is None:
-        connect_store(settings)
-        try:
-            model = load_capability_from_uri(champion_uri("llm_router", settings))
-        except NoChampionError:
-            return _ExplainedRouter(rules_router(settings), "no llm_router champion: run `hybrid train llm-router`")
+        return _ExplainedRouter(rules_router(settings), "no llm_router champion: run `hybrid train llm-router`")
     return ClassifierRouter(model)
 
 
 def build_router(settings: HybridSettings, gateway: Any = None, encoder: Any = None,
-                 model: RouteClassifier | None = None) -> Router:
-    """The router ``[router] strategy`` names. ``llm`` uses ``gateway`` (default: the ``[llm]`` tiers) and
-    falls back to the classifier (or the rules when no champion is registered); ``model`` is the classifier
-    to use instead of loading the champion."""
+                 model: RouteClassifier | None = None, examples: pd.DataFrame | None = None) -> Router:
+    """The router ``[router] strategy`` names. ``model`` is the trained classifier (the ``llm_router``
+    champion, or None for the rules); ``llm`` uses ``gateway`` (default: the ``[llm]`` tiers) and falls back
+    to the classifier; ``similarity`` votes over ``examples`` (text, tier rows: training/router_data.py
+    ``load_examples`` reads ``[router] examples`` or the bundled labelled prompts)."""
     strategy = settings.router.strategy
     if strategy == "rules":
         return rules_router(settings)
     if strategy == "similarity":
         from models.embeddings import SentenceEncoder
 
-        return SimilarityRouter(load_examples(settings), encoder or SentenceEncoder())
+        if examples is None:
+            raise InputError("[router] strategy 'similarity' needs example (text, tier) rows: set [router] examples")
+        return SimilarityRouter(examples, encoder or SentenceEncoder())
     if strategy == "classifier":
         return classifier_router(settings, model)
     if gateway is None:

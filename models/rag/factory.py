@@ -46,7 +46,7 @@ def build_ingestor(settings: HybridSettings | None = None, encoder: SentenceEnco
 
 def champion_reranker(settings: HybridSettings) -> Scorer | None:
     """The registered reranker champion, or None when none has been trained."""
-    from training.registry import NoChampionError, champion_uri, connect_store, load_capability_from_uri
+    from models.registry import NoChampionError, champion_uri, connect_store, load_capability_from_uri
 
     connect_store(settings)
     try:
