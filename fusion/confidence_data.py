@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
+from sklearn.model_selection import GroupShuffleSplit
 from tqdm.auto import tqdm
 
 from fusion.pipeline import HybridPipeline
@@ -63,11 +64,13 @@ UNANSWERABLE = (
 class LabelledRequest:
     request: PredictRequest
     gold: dict[str, Any] = field(default_factory=dict)   # part -> what a right answer is
+    group: str = ""                                      # requests made from one source stay on one side of a split
 
 
-def sample_requests(settings: HybridSettings, n_tickets: int = 150, seed: int = HARVEST_SEED) -> list[LabelledRequest]:
-    """Fresh sample tickets at several noise rates (intent, sentiment, NER and an answer each), and the
-    unanswerable questions (an answer only)."""
+def sample_requests(settings: HybridSettings, n_tickets: int = 150, seed: int = HARVEST_SEED,
+                    unanswerable: tuple[str, ...] = UNANSWERABLE) -> list[LabelledRequest]:
+    """Fresh sample tickets at several noise rates (intent, sentiment, NER and an answer each), and
+    ``unanswerable`` questions (an answer only)."""
     from training.sample_data import generate_tickets
 
     folder = sample_data_dir(settings)
@@ -81,9 +84,10 @@ def sample_requests(settings: HybridSettings, n_tickets: int = 150, seed: int = 
             text = _noisy(ticket.text, ticket.entities, rate, rng)
             gold = {"intent": ticket.intent, "sentiment": ticket.sentiment, "ner": _spans(ticket.entities),
                     "answer": docs_by_topic.get(ticket.intent, set())}
-            requests.append(LabelledRequest(PredictRequest(text=text, tasks=["intent", "sentiment", "ner", "answer"]), gold))
-    for question in UNANSWERABLE:
-        requests.append(LabelledRequest(PredictRequest(text=question, tasks=["answer"]), {"answer": None}))
+            request = PredictRequest(text=text, tasks=["intent", "sentiment", "ner", "answer"])
+            requests.append(LabelledRequest(request, gold, group=f"ticket-{ticket.ticket_id}"))
+    for n, question in enumerate(unanswerable):
+        requests.append(LabelledRequest(PredictRequest(text=question, tasks=["answer"]), {"answer": None}, f"question-{n}"))
     return requests
 
 
@@ -98,15 +102,22 @@ def harvest(pipeline: HybridPipeline, requests: list[LabelledRequest], progress:
             if part not in labelled.gold:
                 continue
             correct = _correct(part, labelled.gold[part], results, outcome.response.answer)
-            rows.append({"request_id": f"r{n}", "part": part, **signals, **outcome.request_signals, "correct": int(correct)})
+            rows.append({"request_id": f"r{n}", "group": labelled.group or f"r{n}", "part": part, **signals,
+                         **outcome.request_signals, "correct": int(correct)})
     if not rows:
         raise InputError("confidence: no part ran with a gold label; train the capabilities first (`make demo`)")
     return pd.DataFrame(rows)
 
 
 def confidence_splits(frame: pd.DataFrame, scorer, settings: HybridSettings, source: str) -> DatasetSplits:
-    """Train/test with whole requests held out (the scorer's own holdout)."""
-    train, test = scorer.holdout(frame, settings.training.test_size, settings.training.seed)
+    """Train/test with whole requests held out; with a ``group`` column (e.g. the noisy copies of one ticket),
+    whole groups, so no test request has a near-twin in training."""
+    if "group" in frame.columns:
+        groups = GroupShuffleSplit(n_splits=1, test_size=settings.training.test_size, random_state=settings.training.seed)
+        train_rows, test_rows = next(groups.split(frame, groups=frame["group"]))
+        train, test = (frame.iloc[rows].drop(columns="group").reset_index(drop=True) for rows in (train_rows, test_rows))
+    else:
+        train, test = scorer.holdout(frame, settings.training.test_size, settings.training.seed)
     description = {"train_path": source, "test_path": f"held out {settings.training.test_size:.0%} of the requests",
                    "train_rows": str(len(train)), "test_rows": str(len(test)),
                    "parts": ",".join(sorted(frame["part"].unique()))}

@@ -165,8 +165,9 @@ class HybridPipeline:
         frames = _inputs(request)
         ask_request = None
         if "answer" in route.capabilities:
-            ask_request = self._ask_request(request)
-            self.genai.check(ask_request)  # an unknown collection is a 4xx before any model runs
+            ask_request = self._ask_request(request, route, degraded)
+            if ask_request is not None:
+                self.genai.check(ask_request)  # an unknown collection is a 4xx before any model runs
         with _timed(timings, "ml"):
             results, signals = self._run_ml([c for c in route.capabilities if c != "answer"], frames, request, degraded,
                                             timings)
@@ -182,7 +183,7 @@ class HybridPipeline:
         request_signals = {"req_conflicts": float(len(conflicts)), "req_guardrail_events": float(len(events)),
                            "req_n_parts": float(len(signals))}
         if not route.forced:  # a forced route has no probability
-            request_signals["req_route_probability"] = min(route.scores.get(c, 1.0) for c in route.capabilities)
+            request_signals["req_route_probability"] = min((route.scores.get(c, 1.0) for c in route.capabilities), default=1.0)
         with _timed(timings, "confidence"):
             confidence, needs_review, reasons = self._confidence(signals, request_signals, conflicts, events, degraded)
         timings["total"] = round((time.perf_counter() - started) * 1000, 2)
@@ -222,7 +223,7 @@ class HybridPipeline:
         if request.tasks:
             chosen = list(dict.fromkeys(request.tasks))
             return _Route(chosen, {}, True, f"the request asked for {', '.join(chosen)}")
-        frame = pd.DataFrame({"text": [request.text or ""], "has_series": [bool(request.series)],
+        frame = pd.DataFrame({"text": [request.text or request.question or ""], "has_series": [bool(request.series)],
                               "series_length": [max((len(s.values) for s in request.series or []), default=0)],
                               "has_features": [bool(request.features)]})
         dispatcher = self.champions.get("dispatcher")
@@ -270,11 +271,14 @@ class HybridPipeline:
 
     # -- the GenAI path ------------------------------------------------------------------------
 
-    def _ask_request(self, request: PredictRequest) -> AskRequest:
+    def _ask_request(self, request: PredictRequest, route: _Route, degraded: list[str]) -> AskRequest | None:
         question = request.question or request.text
-        if not question or not question.strip():
-            raise InputError("question: the GenAI path needs a question or a text to answer")
-        return AskRequest(question, request.collection, request.tenant)
+        if question and question.strip():
+            return AskRequest(question, request.collection, request.tenant)
+        if route.forced:
+            raise InputError("question: the task 'answer' needs a question or a text to answer")
+        degraded.append("answer: the request has no text or question to answer")
+        return None
 
     def _answer(self, ask_request: AskRequest, request_id: str, guarded: dict[str, Any], events: list[GuardEvent],
                 results: PredictResults) -> tuple[AskResponse, dict[str, float], dict[str, str]]:

@@ -22,6 +22,8 @@ CAPABILITIES: dict[str, str] = {
     "reranker": "models.reranker:SearchReranker",
     "llm_router": "models.llm.router_model:RouteClassifier",
     "injection": "models.guardrails.injection:InjectionDetector",
+    "dispatcher": "models.dispatcher:DispatchClassifier",
+    "confidence": "models.confidence:ConfidenceScorer",
 }
 
 

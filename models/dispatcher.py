@@ -164,8 +164,6 @@ class DispatchClassifier:
     primary_metric: ClassVar[str] = "exact_match"
     input_columns: ClassVar[tuple[str, ...]] = ("text", "has_series", "series_length", "has_features")
     target_column: ClassVar[str] = "labels"
-    #: a request may carry only structured data, so empty text is a valid row (training.datasets keeps it)
-    allows_empty_text: ClassVar[bool] = True
 
     def __init__(self, C: float = 4.0, valid_size: float = 0.2, thresholds: dict[str, float] | None = None,
                  seed: int = 42) -> None:

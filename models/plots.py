@@ -114,3 +114,24 @@ def forecast_figure(shown: list[tuple], step) -> Figure:
         ax.legend(loc="upper left", fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def risk_coverage_figure(confidence: np.ndarray, correct: np.ndarray, threshold: float) -> Figure:
+    """Risk (share wrong among the responses kept) against coverage (share kept), keeping the most
+    confident first; the operating threshold marked."""
+    order = np.argsort(-confidence, kind="stable")
+    wrong = (~correct[order]).astype(float)
+    kept = np.arange(1, len(order) + 1)
+    fig = Figure(figsize=(6, 4.5))
+    ax = fig.add_subplot()
+    ax.plot(kept / len(order), np.cumsum(wrong) / kept, label="keeping the most confident first")
+    at = confidence >= threshold
+    if at.any():
+        ax.plot([at.mean()], [1 - correct[at].mean()], "o", color="black", label=f"review below {threshold:.2f}")
+    ax.axhline(1 - correct.mean(), ls="--", color="grey", label="keeping everything")
+    ax.set_xlabel("coverage (share of responses that go out without review)")
+    ax.set_ylabel("risk (share of those that are wrong)")
+    ax.set_title("Risk-coverage")
+    ax.legend()
+    fig.tight_layout()
+    return fig

@@ -231,6 +231,30 @@ class LLMRouterSettings(_Section):
     # specialists (e.g. code), chosen when most probable.
 
 
+class DispatcherSettings(_Section):
+    """The input classifier (the ``dispatcher`` capability, models/dispatcher.py): which paths a request needs."""
+
+    C: float = Field(4.0, gt=0.0)
+    #: share of the template families held out of train to tune the per-label thresholds (when no --valid)
+    valid_size: float = Field(0.2, gt=0.0, lt=1.0)
+    #: per-label decision thresholds that override the ones tuned at fit, e.g. {"answer" = 0.3}
+    thresholds: dict[str, float] | None = None
+
+
+class ConfidenceSettings(_Section):
+    """The confidence scorer (the ``confidence`` capability, models/confidence.py)."""
+
+    #: needs_review below the lowest overall score whose responses were fully right this often (out of fold)
+    target_precision: float = Field(0.9, gt=0.0, lt=1.0)
+    #: overrides the review threshold tuned at fit
+    review_threshold: float | None = Field(None, ge=0.0, le=1.0)
+    C: float = Field(1.0, gt=0.0)
+    model: Literal["auto", "logreg", "lightgbm"] = "auto"
+    calibration: Literal["platt", "isotonic"] = "platt"
+    min_part_rows: int = Field(30, gt=0)
+    folds: int = Field(5, ge=2)
+
+
 class InjectionSettings(_Section):
     """The trained prompt-injection detector (the ``injection`` capability, models/guardrails/injection.py)."""
 
@@ -308,6 +332,8 @@ class HybridSettings(BaseSettings):
     llm: LLMSettings = LLMSettings()
     router: RouterSettings = RouterSettings()
     llm_router: LLMRouterSettings = LLMRouterSettings()
+    dispatcher: DispatcherSettings = DispatcherSettings()
+    confidence: ConfidenceSettings = ConfidenceSettings()
     injection: InjectionSettings = InjectionSettings()
     guardrails: GuardrailSettings = GuardrailSettings()
     cache: CacheSettings = CacheSettings()

@@ -29,6 +29,7 @@ SAMPLE_DATASETS: dict[str, dict[str, str]] = {
     "forecast": {"file": "series.csv", "label": "value"},
     "injection": {"file": "injection_prompts.jsonl", "text": "text", "label": "label"},
     "llm_router": {"file": "router_prompts.jsonl", "text": "text", "label": "tier"},
+    "dispatcher": {"file": "dispatch_requests.jsonl", "text": "text", "label": "labels"},
 }
 #: how a training/test file is read: by extension as a table, as CoNLL, or guessed from the extension
 FORMATS = ("auto", "table", "conll")

@@ -1103,8 +1103,9 @@ def _write_jsonl(frame: pd.DataFrame, path: Path) -> None:
 
 
 def write_sample_data(out_dir: Path, seed: int = 7, n_tickets: int = 2400) -> dict[str, Path]:
-    """Write tickets.jsonl, knowledge_base.jsonl, series.csv and the labelled prompt sets into out_dir."""
+    """Write tickets.jsonl, knowledge_base.jsonl, series.csv and the labelled prompt and request sets into out_dir."""
     # Imported here: the prompt sets are built from the tickets' and articles' generators above.
+    from training.dispatch_data import generate_dispatch_requests
     from training.injection_data import generate_injection_prompts
     from training.router_data import generate_router_prompts
 
@@ -1116,10 +1117,12 @@ def write_sample_data(out_dir: Path, seed: int = 7, n_tickets: int = 2400) -> di
         "series": out_dir / "series.csv",
         "injection_prompts": out_dir / "injection_prompts.jsonl",
         "router_prompts": out_dir / "router_prompts.jsonl",
+        "dispatch_requests": out_dir / "dispatch_requests.jsonl",
     }
     _write_jsonl(generate_tickets(n_tickets, seed), paths["tickets"])
     _write_jsonl(generate_knowledge_base(seed), paths["knowledge_base"])
     generate_series(seed).to_csv(paths["series"], index=False, float_format="%.3f", lineterminator="\n")
     _write_jsonl(generate_injection_prompts(seed), paths["injection_prompts"])
     _write_jsonl(generate_router_prompts(seed), paths["router_prompts"])
+    _write_jsonl(generate_dispatch_requests(seed), paths["dispatch_requests"])
     return paths
