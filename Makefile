@@ -49,6 +49,8 @@ bench: install  ## benchmarks on ../shared/data (results in bench/results/; abou
 	$(BIN)/python bench/injection.py
 	$(BIN)/python bench/cache.py
 	$(BIN)/python bench/ask.py
+	$(BIN)/python bench/dispatcher.py
+	$(BIN)/python bench/hybrid.py
 
 data: install  ## (re)generate the bundled sample data in data/sample/
 	$(BIN)/hybrid data
