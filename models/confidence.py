@@ -244,13 +244,13 @@ class ConfidenceScorer:
             raise InputError(f"{self.name}.fit: no signal column; the frame has {list(frame.columns)}")
         self.request_signals_ = [c for c in self.signals_ if c.startswith("req_")]
         x, y = self._signals(frame, "fit"), self._labels(frame, "fit")
-        parts = frame["part"].astype(str).to_numpy()
+        parts = frame["part"].astype(str).to_numpy().astype(object)
         p_self = self.signals_.index("p_self") if "p_self" in self.signals_ else None
 
         self.parts_: dict[str, Any] = {}
         self.part_kind_: dict[str, str] = {}
         oof = np.empty(len(frame))
-        for part in sorted(set(parts)):
+        for part in sorted(map(str, set(parts))):
             rows = np.flatnonzero(parts == part)
             self.parts_[part], oof[rows], self.part_kind_[part] = self._fit_part(x[rows], y[rows], p_self)
         # a part unseen at fit: its p_self where present, else one model over every part's rows
@@ -307,7 +307,7 @@ class ConfidenceScorer:
         log_product = np.bincount(codes, weights=np.log(p), minlength=n)
         first = np.full(n, -1)
         first[codes[::-1]] = np.arange(len(codes))[::-1]
-        req = x[first][:, [self.signals_.index(c) for c in self.request_signals_]]
+        req = x[first][:, [self._column[c] for c in self.request_signals_]]
         return np.column_stack([_logit(lowest), _logit(mean), log_product, count, req]), codes
 
     def _fit_overall(self, features: np.ndarray, codes: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -328,17 +328,17 @@ class ConfidenceScorer:
         return oof, target
 
     def _tune_threshold(self, overall: np.ndarray, target: np.ndarray) -> tuple[float, bool]:
-        """The lowest threshold whose kept responses are right at least ``target_precision`` of the time;
-        else the most precise one."""
-        best, best_precision = 1.0, -1.0
-        for threshold in np.unique(overall):
-            kept = overall >= threshold
-            precision = float(target[kept].mean())
-            if precision >= self.target_precision:
-                return float(threshold), True
-            if precision > best_precision:
-                best, best_precision = float(threshold), precision
-        return best, False
+        """The lowest threshold whose kept responses (overall >= it) are right at least ``target_precision``
+        of the time; else the most precise one (the lowest such, so the most is kept)."""
+        order = np.argsort(-overall, kind="stable")
+        scores, right = overall[order], target[order]
+        precision = np.cumsum(right) / np.arange(1, len(right) + 1)
+        cuts = np.flatnonzero(np.r_[scores[1:] != scores[:-1], True])  # cut only between distinct scores
+        reached = cuts[precision[cuts] >= self.target_precision]
+        if len(reached):
+            return float(scores[reached.max()]), True
+        best = cuts[np.flatnonzero(precision[cuts] == precision[cuts].max()).max()]
+        return float(scores[best]), False
 
     # ---- predict -------------------------------------------------------------------------------
 
@@ -410,11 +410,28 @@ class ConfidenceScorer:
         return metrics
 
     def figures(self, test: pd.DataFrame) -> dict[str, Figure]:
-        from models.plots import reliability_figure, risk_coverage_figure
+        from models.plots import risk_coverage_figure
 
         self._check_fitted()
-        _, _, overall, target = self._scored(test)
-        return {"reliability.png": reliability_figure(overall, target.astype(bool)),
+        predicted, y, overall, target = self._scored(test)
+        parts = test["part"].astype(str).to_numpy()
+        confidence = predicted["confidence"].to_numpy()
+        curves = [("overall", overall, target)] + [(part, confidence[parts == part], y[parts == part])
+                                                   for part in sorted(set(parts))]
+        fig = Figure(figsize=(7, 6))
+        ax = fig.add_subplot()
+        ax.plot([0, 1], [0, 1], "--", color="grey", label="perfectly calibrated")
+        for label, p, right in curves:
+            which = np.clip(np.digitize(p, np.linspace(0.0, 1.0, 11)[1:-1]), 0, 9)
+            curve = pd.DataFrame({"bin": which, "p": p, "right": right.astype(float)}).groupby("bin").mean()
+            ax.plot(curve["p"], curve["right"], "o-", lw=2.5 if label == "overall" else 1.0, ms=4,
+                    label=f"{label} (ECE {expected_calibration_error(p, right):.3f}, n={len(p)})")
+        ax.set_xlabel("predicted probability of being right")
+        ax.set_ylabel("share right")
+        ax.set_title("Reliability: the whole response and each part")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        return {"reliability.png": fig,
                 "risk_coverage.png": risk_coverage_figure(overall, target.astype(bool), self.operating_threshold)}
 
     # ---- persistence ---------------------------------------------------------------------------
@@ -450,6 +467,10 @@ class ConfidenceScorer:
         splitter = GroupShuffleSplit(n_splits=1, test_size=test_size, random_state=seed)
         train_rows, test_rows = next(splitter.split(frame, groups=frame["request_id"].astype(str)))
         return frame.iloc[train_rows].reset_index(drop=True), frame.iloc[test_rows].reset_index(drop=True)
+
+    @property
+    def _column(self) -> dict[str, int]:
+        return {c: j for j, c in enumerate(self.signals_)}
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "overall_"):

@@ -47,7 +47,7 @@ def series() -> pd.DataFrame:
 def test_write_sample_data_is_byte_for_byte_deterministic(tmp_path: Path) -> None:
     first = write_sample_data(tmp_path / "a", seed=11, n_tickets=300)
     second = write_sample_data(tmp_path / "b", seed=11, n_tickets=300)
-    assert set(first) == {"tickets", "knowledge_base", "series", "injection_prompts", "router_prompts"}
+    assert set(first) == {"tickets", "knowledge_base", "series", "injection_prompts", "router_prompts", "dispatch_requests"}
     for key in first:
         assert first[key].parent == tmp_path / "a"
         assert first[key].read_bytes() == second[key].read_bytes(), key
@@ -63,7 +63,7 @@ def test_different_seed_gives_different_data(tmp_path: Path) -> None:
 def test_written_files_round_trip(tmp_path: Path) -> None:
     paths = write_sample_data(tmp_path / "nested" / "out", n_tickets=150)
     assert {p.name for p in paths.values()} == {"tickets.jsonl", "knowledge_base.jsonl", "series.csv",
-                                                "injection_prompts.jsonl", "router_prompts.jsonl"}
+                                                "injection_prompts.jsonl", "router_prompts.jsonl", "dispatch_requests.jsonl"}
 
     lines = paths["tickets"].read_text(encoding="utf-8").splitlines()
     assert len(lines) == 150
