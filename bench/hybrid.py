@@ -89,7 +89,6 @@ def confidence(settings, pipeline: HybridPipeline, n_tickets: int) -> dict:
     # other tickets and other unanswerable questions on each side
     train_rows = harvest(pipeline, sample_requests(settings, n_tickets, seed=2001, unanswerable=UNANSWERABLE[::2]))
     test_rows = harvest(pipeline, sample_requests(settings, n_tickets, seed=3001, unanswerable=UNANSWERABLE[1::2]))
-    train_rows, test_rows = train_rows.drop(columns="group"), test_rows.drop(columns="group")
     scorer = build_capability("confidence", settings).fit(train_rows)
     metrics = scorer.evaluate(test_rows)
     share_wrong = 1 - test_rows.groupby("request_id")["correct"].min().mean()

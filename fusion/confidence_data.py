@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
-from sklearn.model_selection import GroupShuffleSplit
 from tqdm.auto import tqdm
 
 from fusion.pipeline import HybridPipeline
@@ -110,14 +109,8 @@ def harvest(pipeline: HybridPipeline, requests: list[LabelledRequest], progress:
 
 
 def confidence_splits(frame: pd.DataFrame, scorer, settings: HybridSettings, source: str) -> DatasetSplits:
-    """Train/test with whole requests held out; with a ``group`` column (e.g. the noisy copies of one ticket),
-    whole groups, so no test request has a near-twin in training."""
-    if "group" in frame.columns:
-        groups = GroupShuffleSplit(n_splits=1, test_size=settings.training.test_size, random_state=settings.training.seed)
-        train_rows, test_rows = next(groups.split(frame, groups=frame["group"]))
-        train, test = (frame.iloc[rows].drop(columns="group").reset_index(drop=True) for rows in (train_rows, test_rows))
-    else:
-        train, test = scorer.holdout(frame, settings.training.test_size, settings.training.seed)
+    """Train/test by the scorer's holdout: whole groups (the noisy copies of one ticket) held out."""
+    train, test = scorer.holdout(frame, settings.training.test_size, settings.training.seed)
     description = {"train_path": source, "test_path": f"held out {settings.training.test_size:.0%} of the requests",
                    "train_rows": str(len(train)), "test_rows": str(len(test)),
                    "parts": ",".join(sorted(frame["part"].unique()))}

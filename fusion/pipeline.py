@@ -65,7 +65,6 @@ from models.settings import HybridSettings, get_settings
 #: capabilities whose results on a question become facts for /ask's answer
 TEXT_FACTS = ("intent", "sentiment", "ner")
 ML_TASKS = tuple(t for t in TASKS if t != "answer")
-TEXT_TASKS = ("intent", "sentiment", "ner")
 SERIES_TASKS = ("anomaly", "forecast")
 #: every champion the pipeline may use: the ML capabilities and the models around them
 PIPELINE_MODELS = (*ML_TASKS, "dispatcher", "confidence", "injection", "llm_router", "reranker")
@@ -254,7 +253,9 @@ class HybridPipeline:
             result, ms = future.result()  # an InputError (e.g. a series too short) surfaces as the caller's 4xx
             results[name] = result
             timings[f"ml.{name}"] = ms
-            signals[name] = part_signals(name, result, _threshold(self.champions.capability(name)))
+            # the anomaly detectors' alarm threshold, for a score's distance from it
+            threshold = getattr(self.champions.capability(name), "operating_threshold", None)
+            signals[name] = part_signals(name, result, threshold)
         return PredictResults(**results), signals
 
     def _run_one(self, name: str, frames: dict[str, pd.DataFrame], request: PredictRequest) -> tuple[Any, float]:
@@ -458,7 +459,7 @@ def forecast_results(predicted: pd.DataFrame) -> list[ForecastResult]:
 
 def _tabular_result(predicted: pd.DataFrame, frame: pd.DataFrame, capability) -> TabularAnomalyResult:
     row = predicted.iloc[0]
-    return TabularAnomalyResult(score=float(row["score"]), alarm=bool(row["alarm"]), threshold=float(_threshold(capability)))
+    return TabularAnomalyResult(score=float(row["score"]), alarm=bool(row["alarm"]), threshold=capability.operating_threshold)
 
 
 _RESULT_READERS = {
@@ -467,14 +468,6 @@ _RESULT_READERS = {
     "anomaly": anomaly_results,
     "tabular_anomaly": _tabular_result,
 }
-
-
-def _threshold(capability) -> float | None:
-    """The operating threshold of an anomaly detector (None for the other capabilities)."""
-    if hasattr(capability, "thresholds") and hasattr(capability, "profile"):
-        return float(capability.thresholds[capability.profile])
-    value = getattr(capability, "threshold_", None)
-    return float(value) if isinstance(value, int | float) and capability.name == "tabular_anomaly" else None
 
 
 def _facts(results: PredictResults, guarded_text: str) -> dict[str, Any]:

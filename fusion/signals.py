@@ -20,8 +20,7 @@ from fusion.schemas import (
     SentimentPrediction,
     TabularAnomalyResult,
 )
-
-OUT_OF_SCOPE = "out_of_scope"
+from models.text_classifier import OUT_OF_SCOPE
 
 
 def part_signals(part: str, result: Any, threshold: float | None = None) -> dict[str, float]:

@@ -90,9 +90,14 @@ class StreamingAnomalyDetector:
         """The alarm threshold per NAB profile: fitted, or ``threshold`` for all before fitting."""
         return getattr(self, "thresholds_", {name: self.threshold for name in PROFILES})
 
+    @property
+    def operating_threshold(self) -> float:
+        """The threshold alarms are raised at: the chosen profile's."""
+        return float(self.thresholds[self.profile])
+
     def predict(self, batch: pd.DataFrame) -> pd.DataFrame:
         frame = validate_series(batch, f"{self.name}.predict")
-        threshold = self.thresholds[self.profile]
+        threshold = self.operating_threshold
         score, alarm = np.zeros(len(frame)), np.zeros(len(frame), dtype=bool)
         for _, rows in split_series(frame):
             at = rows.index.to_numpy()  # positions: validate_series resets the index

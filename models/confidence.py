@@ -462,10 +462,12 @@ class ConfidenceScorer:
         return scorer
 
     def holdout(self, frame: pd.DataFrame, test_size: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Whole requests held out (a request's parts are scored together)."""
+        """Whole requests held out (a request's parts are scored together); with a ``group`` column (e.g. the
+        noisy copies of one ticket), whole groups, so no test request has a near-twin in training."""
         require_columns(frame, ["request_id"], f"{self.name}.holdout")
+        groups = frame["group" if "group" in frame.columns else "request_id"].astype(str)
         splitter = GroupShuffleSplit(n_splits=1, test_size=test_size, random_state=seed)
-        train_rows, test_rows = next(splitter.split(frame, groups=frame["request_id"].astype(str)))
+        train_rows, test_rows = next(splitter.split(frame, groups=groups))
         return frame.iloc[train_rows].reset_index(drop=True), frame.iloc[test_rows].reset_index(drop=True)
 
     @property

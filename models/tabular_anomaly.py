@@ -87,6 +87,11 @@ class TabularAnomalyDetector:
         # score_samples is the negated isolation score of the original paper
         return -self.forest_.score_samples(self._matrix(frame, stage))
 
+    @property
+    def operating_threshold(self) -> float:
+        """The isolation score at or above which a row alarms (tuned at fit)."""
+        return float(self.threshold_)
+
     def predict(self, batch: pd.DataFrame) -> pd.DataFrame:
         scores = self._scores(batch)
         return pd.DataFrame({"score": scores, "alarm": scores >= self.threshold_}, index=batch.index)

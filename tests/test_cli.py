@@ -26,10 +26,21 @@ def invoke(*args: str):
 def test_help_explains_the_commands() -> None:
     result = invoke("--help")
     assert result.exit_code == 0
-    for command in ("train", "evaluate", "promote", "serve", "score", "demo", "data", "ingest", "search", "ask"):
+    for command in ("train", "evaluate", "promote", "serve", "score", "demo", "data", "ingest", "search", "ask", "predict"):
         assert command in result.stdout
     train_help = invoke("train", "--help").stdout
     assert "--label-col" in train_help and "JSON" in train_help
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    ((), "text, series, features"),
+    (("hi", "--features", "{not json"), "--features: not JSON"),
+    (("hi", "--tasks", "translate"), "tasks"),
+    (("hi", "--features", '{"amount": [1, 2]}'), "features"),
+])
+def test_predict_rejects_bad_requests_before_loading_anything(args: tuple[str, ...], message: str) -> None:
+    result = runner.invoke(app, ["predict", *args])
+    assert result.exit_code == 2 and message in result.output, result.output
 
 
 @pytest.mark.integration
