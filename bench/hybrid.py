@@ -93,7 +93,24 @@ def confidence(settings, pipeline: HybridPipeline, n_tickets: int) -> dict:
     metrics = scorer.evaluate(test_rows)
     share_wrong = 1 - test_rows.groupby("request_id")["correct"].min().mean()
     return {"train_rows": len(train_rows), "test_rows": len(test_rows), "share_of_responses_wrong": float(share_wrong),
-            "part_accuracy": test_rows.groupby("part")["correct"].mean().round(4).to_dict(), "metrics": metrics}
+            "part_accuracy": test_rows.groupby("part")["correct"].mean().round(4).to_dict(), "metrics": metrics,
+            "answers": answers_told_apart(scorer, test_rows)}
+
+
+def answers_told_apart(scorer, rows: pd.DataFrame) -> dict:
+    """The case that matters most: questions the knowledge base cannot answer, against those it can. Per
+    kind, how often the offline answer was right, the answer part's mean confidence, the share sent to
+    review, and the AUROC of the answer confidence for telling right answers from wrong ones."""
+    from sklearn.metrics import roc_auc_score
+
+    scored = scorer.predict(rows)
+    answers = rows[rows["part"] == "answer"].join(scored[["confidence", "needs_review"]])
+    kind = np.where(answers["group"].str.startswith("question-"), "unanswerable", "answerable")
+    out = {k: {"n": int(len(g)), "answer_right": float(g["correct"].mean()), "mean_confidence": float(g["confidence"].mean()),
+               "sent_to_review": float(g["needs_review"].mean())} for k, g in answers.groupby(kind)}
+    if answers["correct"].nunique() == 2:
+        out["auroc_answer"] = float(roc_auc_score(answers["correct"], answers["confidence"]))
+    return out
 
 
 def main() -> None:
@@ -135,6 +152,12 @@ def main() -> None:
             print(f"  {key:<26} {m[key]:.3f}")
     for key in sorted(k for k in m if k.startswith(("ece_", "auroc_")) and not k.endswith("overall")):
         print(f"  {key:<26} {m[key]:.3f}")
+    answers = conf["answers"]
+    for kind in ("answerable", "unanswerable"):
+        if kind in answers:
+            a = answers[kind]
+            print(f"  {kind:<13} questions: {a['n']:>4}, answer right {a['answer_right']:.0%}, "
+                  f"mean answer confidence {a['mean_confidence']:.2f}, sent to review {a['sent_to_review']:.0%}")
     print(f"\nwrote {args.out} in {report['seconds']:.0f} s")
 
 

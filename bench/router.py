@@ -1,6 +1,6 @@
 """LLM routing on the project's labelled prompt set: every strategy beside the baselines, with RouteLLM's metrics.
 
-    .venv/bin/python bench/router.py [--seed 7] [--out bench/results/router.json]
+    .venv/bin/python bench/router.py [--seed 7] [--strong-budget 0.2] [--out bench/results/router.json]
 
 Data: ``training.router_data.generate_router_prompts`` (about 2,400 prompts, tiers cheap / small /
 large / code, labels by construction from the template family; see that module for what this
@@ -13,7 +13,8 @@ means). Two protocols, each scored once on rows no router saw:
    generalisation to an unseen style of prompt, the honest figure for new traffic.
 
 Strategies: rules (the built-in keyword rules), similarity (10-nearest-neighbour vote over the
-training prompts), classifier (``RouteClassifier`` with the shipped settings), and baselines:
+training prompts), classifier (``RouteClassifier`` with the shipped settings, and with
+``--strong-budget`` also one tuned to that strongest-tier share instead of accuracy), and baselines:
 random (uniform tier, uniform complexity), always-weakest, always-strongest, and the oracle (the
 true tiers, complexity = the true tier's place in the order), the ceiling of each metric here. The LLM-as-router
 strategy needs a real LLM and is not measured here. Metrics (models/llm/routing_metrics.py):
@@ -85,7 +86,8 @@ def scored(name: str, test: pd.DataFrame, tiers: list[str], complexity: list[flo
     }
 
 
-def run_protocol(name: str, train: pd.DataFrame, test: pd.DataFrame, encoder: RememberingEncoder, seed: int) -> dict:
+def run_protocol(name: str, train: pd.DataFrame, test: pd.DataFrame, encoder: RememberingEncoder, seed: int,
+                 strong_budget: float | None = None) -> dict:
     texts, results = test["text"].tolist(), []
 
     rules = RulesRouter(builtin_rules(ORDER, SPECIALISTS), default_tier=RouterSettings().default_tier)
@@ -99,16 +101,20 @@ def run_protocol(name: str, train: pd.DataFrame, test: pd.DataFrame, encoder: Re
     results.append(scored("similarity (10-NN, MiniLM)", test, [d.tier for d in decisions],
                           [expected_strength(d.scores, ORDER) for d in decisions]))
 
-    model = RouteClassifier(**LLMRouterSettings().model_dump(), seed=seed)
-    model._shared_encoder = encoder
-    start = time.perf_counter()
-    model.fit(train[["text", "tier"]])
-    fit_seconds = time.perf_counter() - start
-    predicted = model.predict(test[["text"]])
-    classifier = scored("classifier (default)", test, predicted["tier"].tolist(), predicted["complexity"].tolist())
-    classifier |= {"fit_seconds": fit_seconds, "thresholds": model.thresholds_,
-                   "per_family_accuracy": (predicted["tier"] == test["tier"]).groupby(test["family"]).mean().round(3).to_dict()}
-    results.append(classifier)
+    variants = {"classifier (default)": LLMRouterSettings()}
+    if strong_budget is not None:
+        variants[f"classifier (strong_budget {strong_budget:g})"] = LLMRouterSettings(strong_budget=strong_budget)
+    for label, settings in variants.items():
+        model = RouteClassifier(**settings.model_dump(), seed=seed)
+        model._shared_encoder = encoder
+        start = time.perf_counter()
+        model.fit(train[["text", "tier"]])
+        fit_seconds = time.perf_counter() - start
+        predicted = model.predict(test[["text"]])
+        classifier = scored(label, test, predicted["tier"].tolist(), predicted["complexity"].tolist())
+        classifier |= {"fit_seconds": fit_seconds, "thresholds": model.thresholds_, "operating_point": model.operating_point_,
+                       "per_family_accuracy": (predicted["tier"] == test["tier"]).groupby(test["family"]).mean().round(3).to_dict()}
+        results.append(classifier)
 
     truth = test["tier"].tolist()  # the ceiling: true tiers, complexity = the true tier's place in the order
     results.append(scored("oracle (true tiers)", test, truth,
@@ -139,6 +145,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seed", type=int, default=7, help="seed of the generated prompt set")
     parser.add_argument("--split-seed", type=int, default=42, help="seed of the random split and the classifier")
+    parser.add_argument("--strong-budget", type=float, default=None,
+                        help="also score a classifier tuned to send this share of validation prompts to the strongest tier")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "router.json")
     args = parser.parse_args()
 
@@ -151,8 +159,10 @@ def main() -> None:
     train, test = train_test_split(prompts, test_size=0.2, random_state=args.split_seed, stratify=prompts["tier"])
     held = prompts["family"].isin(HELD_OUT_FAMILIES)
     protocols = [
-        run_protocol("random", train.reset_index(drop=True), test.reset_index(drop=True), encoder, args.split_seed),
-        run_protocol("family", prompts[~held].reset_index(drop=True), prompts[held].reset_index(drop=True), encoder, args.split_seed),
+        run_protocol("random", train.reset_index(drop=True), test.reset_index(drop=True), encoder, args.split_seed,
+                     args.strong_budget),
+        run_protocol("family", prompts[~held].reset_index(drop=True), prompts[held].reset_index(drop=True), encoder,
+                     args.split_seed, args.strong_budget),
     ]
     latency = single_prompt_latency(train, test["text"].head(50).tolist(), args.split_seed)
     report = {
@@ -176,7 +186,7 @@ def main() -> None:
         for r in protocol["results"]:
             print(f"{r['strategy']:<30} {r['accuracy']:>6.3f} {r['macro_f1']:>7.3f} {r['apgr']:>6.3f} {r['cpt_95']:>6.3f} "
                   f"{r['cpt_50']:>6.3f} {r['pgr']:>6.3f} {r['strong_share']:>6.3f} {r['cost_share']:>6.3f}")
-        classifier = next(r for r in protocol["results"] if r["strategy"].startswith("classifier"))
+        classifier = next(r for r in protocol["results"] if r["strategy"] == "classifier (default)")
         print(f"classifier per family: {classifier['per_family_accuracy']}")
     for name, figures in PUBLISHED.items():
         print(f"\npublished, different data: {name}: APGR {figures['apgr']}, CPT(50%) {figures['cpt_50']}, CPT(80%) {figures['cpt_80']}")

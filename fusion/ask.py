@@ -26,7 +26,10 @@ import hashlib
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
+
+import numpy as np
 
 from fusion.schemas import AskResponse, Citation, GuardrailEvent, RouteInfo, UsageInfo
 from models.base import InputError
@@ -38,7 +41,7 @@ from models.llm.prompts import PromptTemplate
 from models.llm.router import RouteDecision, Router
 from models.rag.context import CITATION, Context, assemble_context, cited_source_ids
 from models.rag.retriever import Retriever
-from models.rag.sparse import analyse
+from models.rag.sparse import BM25Index, analyse
 
 REFUSAL = "I can't help with that request."
 _TENANT = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -76,6 +79,8 @@ class AnswerSignals:
     dense_top: float | None = None            # the best cosine between a hit and the question
     bm25_top: float | None = None
     uncovered_terms: float | None = None      # share of the question's terms no retrieved passage contains
+    uncovered_weight: float | None = None     # the same, each term weighted by its IDF in the collection
+    unknown_terms: float | None = None        # share of the question's terms the whole collection never uses
     grounding_support_min: float | None = None
     grounding_support_mean: float | None = None
     router_complexity: float | None = None
@@ -199,7 +204,8 @@ class AskPipeline:
         if cache_scope is not None and _cacheable(response):
             self._store(prepared.question, response, cache_scope, intent, degraded)
         passages = {p.chunk_id: p.text for p in prepared.context.passages}
-        yield {"response": response, "signals": _signals(prepared, response, support), "passages": passages}
+        sparse = getattr(getattr(retriever, "collection", None), "sparse", None)
+        yield {"response": response, "signals": _signals(prepared, response, support, sparse), "passages": passages}
 
     def refusal(self, request_id: str, events: list[GuardEvent]) -> AskResponse:
         """The answer to a question (or a caller's fact) the input guard blocked."""
@@ -341,7 +347,8 @@ def _cacheable(response: AskResponse) -> bool:
     return not response.degraded and redactions_only and bool(response.citations)
 
 
-def _signals(prepared: _Prepared, response: AskResponse, support: tuple[float, ...]) -> AnswerSignals:
+def _signals(prepared: _Prepared, response: AskResponse, support: tuple[float, ...],
+             sparse: BM25Index | None) -> AnswerSignals:
     scores = [h.score for h in prepared.hits]
     dense = [h.dense_score for h in prepared.hits if h.dense_score is not None]
     bm25 = [h.bm25_score for h in prepared.hits if h.bm25_score is not None]
@@ -350,7 +357,7 @@ def _signals(prepared: _Prepared, response: AskResponse, support: tuple[float, .
         retrieval_gap=scores[0] - scores[1] if len(scores) > 1 else None,
         dense_top=max(dense) if dense else None,
         bm25_top=max(bm25) if bm25 else None,
-        uncovered_terms=uncovered_terms(prepared.question, [p.text for p in prepared.context.passages]),
+        **answerability(prepared.question, [p.text for p in prepared.context.passages], sparse),
         grounding_support_min=min(support) if support else None,
         grounding_support_mean=sum(support) / len(support) if support else None,
         router_complexity=prepared.route.complexity,
@@ -364,13 +371,30 @@ def _cached_signals(response: AskResponse, similarity: float) -> AnswerSignals:
                          cache_similarity=similarity)
 
 
-def uncovered_terms(question: str, passages: list[str]) -> float | None:
-    """Share of the question's distinct terms (stemmed, stopwords removed) that no passage contains. A
-    question about something the knowledge base never mentions ("can I pay with bitcoin?") scores high
-    even when its other words retrieve a related article."""
+@lru_cache(maxsize=1)
+def _function_words() -> frozenset[str]:
+    """Words BM25's short stopword list keeps ("how", "my", "can"): they carry no topic, and a knowledge
+    base that never writes "my" does not fail to answer the question for it."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return frozenset(t for terms in analyse(sorted(ENGLISH_STOP_WORDS)) for t in terms)
+
+
+def answerability(question: str, passages: list[str], sparse: BM25Index | None) -> dict[str, float]:
+    """How much of the question the knowledge base speaks to, over its distinct terms (stemmed, stopwords
+    removed). A question about something the knowledge base never mentions ("can I pay with bitcoin?")
+    retrieves a related article on its other words; what gives it away is the term nothing covers, and
+    rare terms ("bitcoin") say more than common ones ("pay"): ``uncovered_weight`` weights each term by
+    its IDF in the collection (a term it never uses weighs most), ``unknown_terms`` counts those."""
     [asked, *found] = analyse([question, *passages])
-    asked_terms = set(asked)
+    asked_terms = sorted(set(asked) - _function_words())
     if not asked_terms:
-        return None
+        return {}
     present = set().union(*(set(terms) for terms in found))
-    return len(asked_terms - present) / len(asked_terms)
+    uncovered = np.array([t not in present for t in asked_terms])
+    signals = {"uncovered_terms": float(uncovered.mean())}
+    if sparse is not None and len(sparse):
+        df = sparse.document_frequency(asked_terms)
+        idf = np.log1p((len(sparse) - df + 0.5) / (df + 0.5))
+        signals |= {"uncovered_weight": float(idf[uncovered].sum() / idf.sum()), "unknown_terms": float((df == 0).mean())}
+    return signals

@@ -10,6 +10,7 @@ service, batch scoring and the benchmarks are handed this object.
 
 from __future__ import annotations
 
+import warnings
 from typing import Self
 
 import mlflow.pyfunc
@@ -22,9 +23,12 @@ from models.registry import NoChampionError, champion_version, connect_store, lo
 
 
 class Champions:
-    def __init__(self, models: dict[str, mlflow.pyfunc.PyFuncModel], loaded: dict[str, LoadedModel]) -> None:
+    def __init__(self, models: dict[str, mlflow.pyfunc.PyFuncModel], loaded: dict[str, LoadedModel],
+                 failed: dict[str, str] | None = None) -> None:
         self.models = models
         self.loaded = loaded
+        #: capability -> why its champion could not be loaded (only with ``skip_missing``)
+        self.failed = failed or {}
 
     @classmethod
     def from_registry(
@@ -32,12 +36,14 @@ class Champions:
     ) -> Self:
         """Load the champion of each capability, pinned to the version the alias points at now.
 
-        With ``skip_missing``, capabilities without a champion are left out instead of failing.
+        With ``skip_missing``, capabilities without a champion are left out instead of failing, and so is
+        one whose champion fails to load (an artifact from an incompatible version, a missing file): the
+        rest still serve, and ``failed`` says what went wrong and how to fix it.
         """
         settings = settings or get_settings()
         client = connect_store(settings)
         alias = settings.mlflow.champion_alias
-        models, loaded = {}, {}
+        models, loaded, failed = {}, {}, {}
         for name in capabilities:
             version = champion_version(client, name, alias)
             if version is None and skip_missing:
@@ -47,9 +53,17 @@ class Champions:
                     f"no {alias!r} model for {name!r} in {settings.tracking_uri}. "
                     f"Train one first: `hybrid train {name}` (or `make demo`)."
                 )
-            models[name] = load_pyfunc(f"models:/{name}/{version.version}")
+            try:
+                models[name] = load_pyfunc(f"models:/{name}/{version.version}")
+            except Exception as error:  # noqa: BLE001 - whatever broke inside the artifact, the others still load
+                if not skip_missing:
+                    raise
+                failed[name] = (f"version {version.version} failed to load ({type(error).__name__}: {error}); "
+                                f"retrain it: `hybrid train {name.replace('_', '-')}`")
+                warnings.warn(f"champion {name!r}: {failed[name]}", RuntimeWarning, stacklevel=2)
+                continue
             loaded[name] = LoadedModel(capability=name, version=int(version.version), alias=alias, run_id=version.run_id)
-        return cls(models, loaded)
+        return cls(models, loaded, failed)
 
     def input_columns(self, capability: str) -> list[str]:
         return self._model(capability).metadata.get_input_schema().input_names()

@@ -241,7 +241,9 @@ class HybridPipeline:
                 degraded: list[str], timings: dict[str, float]) -> tuple[PredictResults, dict[str, dict[str, float]]]:
         runnable = []
         for name in capabilities:
-            if name not in self.champions:
+            if name in self.champions.failed:
+                degraded.append(f"{name}: champion {self.champions.failed[name]}")
+            elif name not in self.champions:
                 degraded.append(f"{name}: no champion model; run `hybrid train {name.replace('_', '-')}`")
             elif _input_of(name) not in frames:
                 degraded.append(f"{name}: the request has no {_input_of(name)} for it")

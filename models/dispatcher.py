@@ -85,7 +85,7 @@ _TRAILING_TASK = re.compile(r"(?:[,;.]|\band\b|\bthen\b|\balso\b)\s+(?:please\s+
                             r"explain|translate|suggest|answer|respond)\b.*$", _F)
 N_LEXICAL = len(_CUES) + 7
 #: lexical columns after the embeddings: cues over the whole text and over the instruction, then structure
-N_FEATURES = 2 * N_LEXICAL + 8
+N_FEATURES = 2 * N_LEXICAL + 10
 #: scale of the (unit-length) embeddings beside the standardised cues, under the same L2 penalty
 EMBEDDING_WEIGHT = 3.0
 
@@ -117,8 +117,11 @@ def lexical_features(texts: list[str], has_series: np.ndarray, series_length: np
     names = [n for n, _ in _CUES]
     forecast, anomaly, row = (whole[:, names.index(k)] for k in ("forecast_cue", "anomaly_cue", "row_cue"))
     language = head[:, names.index("language")]
+    # a series with no word of what to do with it gets both series models; a task word or a question narrows it
+    unasked = series * (forecast == 0) * (anomaly == 0)
     structure = np.column_stack([series, np.log1p(series_length.astype(float)), features, empty,
-                                 forecast * series, anomaly * series, row * features, language * (series + features)])
+                                 forecast * series, anomaly * series, row * features, language * (series + features),
+                                 unasked, unasked * (language == 0)])
     return np.hstack([whole, head, structure])
 
 
@@ -216,16 +219,18 @@ class DispatchClassifier:
 
     # ---- splitting -----------------------------------------------------------------------------
     def holdout(self, frame: pd.DataFrame, test_size: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Whole template families held out when a ``family`` column exists (every label keeps at least one
-        training family), so the test measures unseen phrasings; otherwise a random split."""
+        """Whole template families held out when a ``family`` column exists, so the test measures unseen
+        phrasings; otherwise a random split. Every label keeps a training family *on the same path*
+        (``sentiment`` asked for alone, ``sentiment`` beside an answer): the test asks for known kinds
+        of request in unseen wording, not for a kind of request the classifier never saw."""
         if "family" not in frame.columns or frame["family"].nunique() < 2:
             train, test = train_test_split(frame, test_size=test_size, random_state=seed)
             return train.reset_index(drop=True), test.reset_index(drop=True)
         labels = normalise_labels(frame[self.target_column], f"{self.name}.holdout")
         family = frame["family"].astype(str).to_numpy()
-        per_family: dict[str, set[str]] = {}
+        per_family: dict[str, set[tuple[str, bool]]] = {}
         for f, ls in zip(family, labels):
-            per_family.setdefault(f, set()).update(ls)
+            per_family.setdefault(f, set()).update((label, "answer" in ls) for label in ls)
         families = sorted(per_family)
         target = max(1, round(test_size * len(families)))
         rng = np.random.default_rng(seed)

@@ -227,6 +227,12 @@ class LLMRouterSettings(_Section):
 
     C: float = Field(4.0, gt=0.0)
     valid_size: float = Field(0.15, gt=0.0, lt=1.0)
+    #: goal instead of accuracy: at most this share of validation prompts go to the strongest tier
+    strong_budget: float | None = Field(None, gt=0, le=1)
+    #: goal instead of accuracy: the fewest strongest-tier calls whose validation PGR reaches this (not with strong_budget)
+    quality_target: float | None = Field(None, gt=0, le=1)
+    #: complexity cuts between the ordered tiers, weakest first, overriding the ones tuned at fit (saved with the model)
+    thresholds: list[float] | None = None
     # The tiers' order is [router].tier_order (models/catalog.py SHARED); labels outside it are
     # specialists (e.g. code), chosen when most probable.
 

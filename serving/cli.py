@@ -68,6 +68,8 @@ def train(
     format: Format = "auto",
     horizon: Annotated[Optional[int], typer.Option("--horizon", min=1, help="forecast only: steps ahead (default: [forecast].horizon)")] = None,
     collection: Annotated[Optional[str], typer.Option("--collection", help="reranker only: the collection its labelled queries search (default: kb)")] = None,
+    strong_budget: Annotated[Optional[float], typer.Option("--strong-budget", help="llm-router only: send this share of validation prompts to the strongest tier (default: [llm_router].strong_budget)")] = None,
+    quality_target: Annotated[Optional[float], typer.Option("--quality-target", help="llm-router only: the fewest strongest-tier calls whose validation PGR reaches this (default: [llm_router].quality_target)")] = None,
     no_register: Annotated[bool, typer.Option("--no-register", help="log the run but do not register or promote")] = False,
 ) -> None:
     """Train a capability, log it to MLflow, register it, and promote it if it beats the champion.
@@ -92,6 +94,12 @@ def train(
         settings = settings.model_copy(update={"forecast": settings.forecast.model_copy(update={"horizon": horizon})})
     if collection is not None and capability != "reranker":
         _fail(f"--collection applies to reranker only, not {capability!r}")
+    if strong_budget is not None or quality_target is not None:
+        if capability != "llm_router":
+            _fail(f"--strong-budget and --quality-target apply to llm-router only, not {capability!r}")
+        # A goal given here replaces hybrid.toml's (both given here: the model refuses, naming both).
+        goal = {"strong_budget": strong_budget, "quality_target": quality_target}
+        settings = settings.model_copy(update={"llm_router": settings.llm_router.model_copy(update=goal)})
     try:
         model = build_capability(capability, settings)
         if capability == "reranker":

@@ -45,8 +45,10 @@ from models.rag.factory import collection_store, open_retriever, query_encoder
 from models.rag.retriever import HybridRetriever
 from models.settings import get_settings
 from models.registry import NoChampionError
+from serving.readiness import Readiness, ReadinessReport
 
 settings = get_settings()
+READINESS = Readiness()  # this worker's /readyz report, published when __init__ has loaded everything
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=settings.serve.max_text_chars)]
 Texts = Annotated[list[Text], Field(min_length=1, max_length=settings.serve.max_texts_per_request)]
@@ -74,6 +76,8 @@ class HybridService:
         self.retrievers: dict[str, HybridRetriever] = {}
         self.pipeline = HybridPipeline.from_settings(settings, self.champions, encoder=self.encoder,
                                                      retrievers=self._retriever)
+        READINESS.report = {"capabilities": {name: m.version for name, m in self.champions.loaded.items()},
+                            "failed": self.champions.failed, "collections": collection_store(settings).names()}
 
     def _predict(self, capability: str, batch: pd.DataFrame) -> pd.DataFrame:
         with _http_errors():
@@ -172,6 +176,9 @@ class HybridService:
     def models(self) -> list[LoadedModel]:
         """Which registry version of each capability this server is running."""
         return list(self.champions.loaded.values())
+
+
+HybridService.add_asgi_middleware(ReadinessReport, readiness=READINESS)
 
 
 @contextmanager

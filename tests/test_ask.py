@@ -282,3 +282,18 @@ def test_the_guard_and_the_facts_share_one_ner_reading_of_a_question() -> None:
     assert entities(["Ana lost her card"]) == entities(["Ana lost her card"]) == [[{"text": "Ana", "label": "PER", "start": 0, "end": 3}]]
     entities(["[PERSON] lost her card"])
     assert CountingNer.calls == 2
+
+
+def test_answerability_weighs_the_terms_the_knowledge_base_never_uses():
+    from fusion.ask import answerability
+    from models.rag.sparse import BM25Index
+
+    articles = ["refund policy for lost cards", "how to pay an invoice by card", "pay your invoice online", "reset your password"]
+    index = BM25Index.build(articles)
+    assert index.document_frequency(["card", "invoic", "bitcoin"]).tolist() == [2, 2, 0]
+    covered = answerability("how do I pay my invoice by card?", [articles[1]], index)
+    novel = answerability("can I pay my invoice with bitcoin?", [articles[1]], index)
+    assert covered["unknown_terms"] == 0 and covered["uncovered_weight"] == 0
+    assert novel["unknown_terms"] > 0 and novel["uncovered_weight"] > novel["uncovered_terms"] * 0.9
+    assert answerability("the and of", [], index) == {}                      # only stopwords: nothing to say
+    assert set(answerability("bitcoin", [], None)) == {"uncovered_terms"}   # no index: the plain share

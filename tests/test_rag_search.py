@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from models.base import InputError
-from models.rag.collection import CollectionStore, UnknownCollection
+from models.rag.collection import UnknownCollection
 from models.rag.fusion import best_first, normalised_fusion, reciprocal_rank_fusion
 from models.rag.ranking_metrics import mrr_at_k, ndcg_at_k, recall_at_k, unique_docs
 from models.rag.retriever import HybridRetriever
@@ -176,7 +176,7 @@ def test_labelled_queries_must_name_documents_in_the_collection(settings, kb_col
         candidate_frame(open_retriever("kb", settings, load_reranker=False), labelled, progress=False)
 
 
-def _hit(doc: str, position: int, text: str) -> "Hit":
+def _hit(doc: str, position: int, text: str):
     from models.rag.types import Hit
 
     return Hit(f"{doc}#{position}", doc, text, f"{doc}.md", doc.title(), 1.0)

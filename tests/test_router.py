@@ -340,3 +340,74 @@ def test_build_router_follows_the_strategy(tmp_path, monkeypatch, encoder) -> No
     gateway = LLMGateway({"large": TierSettings(base_url="http://127.0.0.1:9/v1", model="m")})
     with pytest.raises(InputError, match="llm_tier"):
         build_router(_settings(tmp_path, strategy="llm", llm_tier="small"), gateway=gateway)
+
+
+# ---- goals instead of accuracy ------------------------------------------------------------------
+def _noisy_strong(frame: pd.DataFrame) -> pd.DataFrame:
+    """Two in three `large` prompts relabelled `small`, at random: the strongest tier is needed on only a
+    third of the prompts that look like it, so the most accurate cuts send almost none there."""
+    large = frame.index[frame["tier"] == "large"]
+    relabelled = np.random.default_rng(3).choice(large, size=2 * len(large) // 3, replace=False)
+    return frame.assign(tier=frame["tier"].mask(frame.index.isin(relabelled), "small"))[["text", "tier"]]
+
+
+def _router(encoder, train: pd.DataFrame, **params) -> RouteClassifier:
+    model = RouteClassifier(valid_size=0.2, seed=1, **params)
+    model._shared_encoder = encoder
+    return model.fit(train)
+
+
+def test_a_strong_budget_sets_the_strongest_tiers_share_where_accuracy_leaves_it_idle(slices, encoder, tmp_path) -> None:
+    train, test = _noisy_strong(slices[0]), _noisy_strong(slices[1])
+    accurate, budgeted = _router(encoder, train), _router(encoder, train, strong_budget=0.2)
+    assert accurate.operating_point_["goal"] == "accuracy" and accurate.operating_point_["goal_value"] is None
+    point = budgeted.operating_point_
+    assert (point["goal"], point["goal_value"]) == ("strong_budget", 0.2)
+    assert 0.12 <= point["strong_share"] <= 0.2 and point["tier_shares"]["large"] == point["strong_share"]
+    assert sum(point["tier_shares"].values()) == pytest.approx(1.0)
+    # only the cut in front of the strongest tier moved
+    assert budgeted.thresholds_[:-1] == [min(c, budgeted.thresholds_[-1]) for c in accurate.thresholds_[:-1]]
+    shares = {name: model.evaluate(test)["strong_share"] for name, model in (("accuracy", accurate), ("budget", budgeted))}
+    assert abs(shares["budget"] - 0.2) <= 0.08 and shares["budget"] > shares["accuracy"] + 0.05, shares
+
+    budgeted.save(tmp_path / "budgeted")
+    loaded = RouteClassifier.load(tmp_path / "budgeted")
+    assert loaded.operating_point_ == point and loaded.get_params() == budgeted.get_params()
+
+
+def test_a_quality_target_takes_the_fewest_strong_calls_that_reach_it(fitted: RouteClassifier, slices, encoder) -> None:
+    targeted = _router(encoder, slices[0][["text", "tier"]], quality_target=0.9)
+    point = targeted.operating_point_
+    assert point["goal"] == "quality_target" and point["pgr"] >= 0.9
+    # the most accurate cuts recover more than 0.9 here, so the target needs no more strong calls than they make
+    assert fitted.operating_point_["pgr"] >= 0.9 and point["strong_share"] <= fitted.operating_point_["strong_share"]
+    with pytest.warns(UserWarning, match="out of reach"):
+        unreachable = _router(encoder, slices[0][["text", "tier"]], quality_target=1.0)
+    assert unreachable.operating_point_["pgr"] < 1.0 and unreachable.operating_point_["strong_share"] > point["strong_share"]
+
+
+def test_goals_are_one_at_a_time_and_in_range() -> None:
+    with pytest.raises(InputError, match="strong_budget.*quality_target"):
+        RouteClassifier(strong_budget=0.2, quality_target=0.9)
+    with pytest.raises(InputError, match=r"\(0, 1\]"):
+        RouteClassifier(strong_budget=0.0)
+    with pytest.raises(InputError, match="non-decreasing"):
+        RouteClassifier(thresholds=[0.6, 0.3])
+
+
+def test_settings_thresholds_override_the_tuned_cuts(fitted: RouteClassifier, slices, encoder) -> None:
+    from models.catalog import build_capability
+    from models.settings import LLMRouterSettings
+
+    model = build_capability("llm_router", HybridSettings(llm_router=LLMRouterSettings(thresholds=[0.0, 0.0])))
+    model._shared_encoder = encoder
+    model.fit(slices[0][["text", "tier"]])
+    assert model.thresholds_ != [0.0, 0.0] and model.operating_thresholds == [0.0, 0.0]
+    texts = slices[1]["text"].head(40).tolist()
+    before, after = ClassifierRouter(fitted).route_many(texts), ClassifierRouter(model).route_many(texts)
+    assert {d.tier for d in after} <= {"large", "code"} and "large" in {d.tier for d in after}
+    assert {d.tier for d in before} - {"large", "code"}  # the tuned cuts use the weaker tiers too
+    assert all("[0.00, 1)" in d.reason for d in after if d.tier == "large")
+    model.thresholds = [0.5]  # one cut for three ordered tiers
+    with pytest.raises(InputError, match="need 2 cut"):
+        model.predict(pd.DataFrame({"text": ["hi"]}))

@@ -187,6 +187,16 @@ def test_server_still_healthy_after_bad_input(server) -> None:
     assert post(server, "/classify", {"texts": ["where is my order"]}).status_code == 200
 
 
+def test_readyz_lists_what_this_worker_loaded(server) -> None:
+    ready = httpx.get(f"{server.url}/readyz", timeout=5)
+    assert ready.status_code == 200 and ready.headers["content-type"] == "application/json"
+    report = ready.json()
+    assert report["ready"] is True and report["failed"] == {}
+    assert {"intent", "ner", "anomaly", "forecast"} <= set(report["capabilities"])
+    assert all(isinstance(v, int) and v >= 1 for v in report["capabilities"].values())
+    assert report["collections"]                                  # the knowledge base the tests ingested
+
+
 def test_operational_endpoints(server) -> None:
     assert httpx.get(f"{server.url}/livez", timeout=5).status_code == 200
     metrics = httpx.get(f"{server.url}/metrics", timeout=5).text

@@ -432,6 +432,45 @@ def _praise_question(c: _Ctx) -> str:
                          "Absolutely brilliant support, I'm thrilled!! ")) + _ask(c).capitalize()
 
 
+def _triage_ticket(c: _Ctx) -> str:
+    payload = c.fill(c.pick("{person} from {org} wants to {task}", "{org} says the {thing} is wrong by {money}",
+                            "{person} in {place} cannot {task}"))
+    return c.pick("Triage this ticket (intent, sentiment, entities): ", "Full triage, labels only: ",
+                  "Run intent, tone and entity tagging on: ", "Annotate with intent, sentiment and NER -> ") + payload
+
+
+def _route_to_queue(c: _Ctx) -> str:
+    return c.pick("Route this ticket to a queue, category only: ", "Which category does this belong to? Label only. ",
+                  "Assign an intent code to: ", "Bucket this request by intent: ") + "\"" + _calm_message(c) + "\""
+
+
+def _tone_check(c: _Ctx) -> str:
+    return c.pick("Is the customer happy or upset? Just the label: ", "Polarity check: ",
+                  "Positive, neutral or negative? ", "Tone label for this review: ") + "\"" + _calm_message(c) + "\""
+
+
+def _who_is_mentioned(c: _Ctx) -> str:
+    payload = c.fill(c.pick("{person} met {org} in {place} about {money}", "Transfer of {money} from {org} to {person}",
+                            "{org}'s {place} office, contact {person}"))
+    return c.pick("Which people and companies are mentioned here? ", "Tag names, organisations and places: ",
+                  "Spot the entities, no commentary: ", "Entity tagging only: ") + payload
+
+
+def _statement_request(c: _Ctx) -> str:
+    """A calm request without a question mark that still needs an answer from the knowledge base."""
+    return c.fill(c.pick(
+        "I'd like to know the rules about {topic}.", "Tell me about {topic}.", "I need the steps to {task}.",
+        "Please walk me through how to {task}.", "Looking for information on {topic}", "Need help to {task}",
+        "Give me an overview of {topic}.", "I want to understand {topic}.",
+    ))
+
+
+def _angry_demand(c: _Ctx) -> str:
+    return _emotional(c) + " " + c.fill(c.pick(
+        "Fix my {thing} now.", "I want someone to explain this {thing} charge today.", "Tell me how to {task}, NOW.",
+        "Sort out my {thing} or I'm leaving.", "I demand to know how to {task}."))
+
+
 #: family -> (generator, labels, has_series, has_features, rows)
 _Gen = Callable[[_Ctx], str]
 FAMILIES: dict[str, tuple[_Gen, tuple[str, ...], bool, bool, int]] = {
@@ -468,6 +507,12 @@ FAMILIES: dict[str, tuple[_Gen, tuple[str, ...], bool, bool, int]] = {
     "extract_and_summarise": (_extract_and_summarise, ("answer", "ner"), False, False, 80),
     "sentiment_and_respond": (_sentiment_and_respond, ("answer", "sentiment"), False, False, 80),
     "forecast_and_explain": (_forecast_and_explain, ("answer", "forecast"), True, False, 90),
+    "triage_ticket": (_triage_ticket, ("intent", "sentiment", "ner"), False, False, 80),
+    "route_to_queue": (_route_to_queue, ("intent",), False, False, 80),
+    "tone_check": (_tone_check, ("sentiment",), False, False, 80),
+    "who_is_mentioned": (_who_is_mentioned, ("ner",), False, False, 80),
+    "statement_request": (_statement_request, ("answer",), False, False, 90),
+    "angry_demand": (_angry_demand, ("answer", "sentiment"), False, False, 80),
 }
 
 

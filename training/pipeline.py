@@ -69,6 +69,7 @@ def train_capability(
 
         with _stage(f"fitting {name} on {len(splits.train)} rows") as fit_time:
             capability.fit(splits.train, splits.valid)
+        _log_operating_point(capability)
         with _stage(f"evaluating on {len(splits.test)} held-out rows") as eval_time:
             metrics = capability.evaluate(splits.test)
         mlflow.log_metrics({f"test_{k}": v for k, v in metrics.items()})
@@ -137,6 +138,16 @@ class _stage:
         self.seconds = time.perf_counter() - self._start
         if exc[0] is None:
             _say(f"  done in {self.seconds:.1f}s")
+
+
+def _log_operating_point(capability: Capability) -> None:
+    """A capability whose fit tunes an operating point on validation data (``operating_point_``: the goal and
+    what it gave, e.g. llm_router's strongest-tier share) gets it logged as params and shown."""
+    point = getattr(capability, "operating_point_", None)
+    if point:
+        mlflow.log_params({f"operating_point.{k}": v for k, v in point.items()})
+        _say("  operating point on validation: " + ", ".join(
+            f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in point.items()))
 
 
 def _report_metrics(metrics: dict[str, float], primary: str) -> None:

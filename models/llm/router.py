@@ -147,7 +147,9 @@ class SimilarityRouter:
 
 
 class ClassifierRouter:
-    """The trained ``RouteClassifier``: its tier, complexity score and per-tier probabilities."""
+    """The trained ``RouteClassifier``: its tier, complexity score and per-tier probabilities. The cuts are the
+    model's own (``[llm_router] thresholds`` when it was trained with them, else the tuned ones), so what
+    routes is what ``hybrid train llm-router`` evaluated."""
 
     strategy = "classifier"
 
@@ -160,7 +162,7 @@ class ClassifierRouter:
     def route_many(self, texts: list[str]) -> list[RouteDecision]:
         texts = [_check_text(t) for t in texts]
         predicted = self.model.predict(pd.DataFrame({"text": texts}))
-        ordered, cuts = self.model.ordered_tiers_, self.model.thresholds_
+        ordered, cuts = self.model.ordered_tiers_, self.model.operating_thresholds
         decisions = []
         for _, row in predicted.iterrows():
             scores = {c.removeprefix("p_"): float(row[c]) for c in predicted.columns if c.startswith("p_")}

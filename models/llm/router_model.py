@@ -3,6 +3,7 @@
     clf = RouteClassifier(tier_order=["cheap", "small", "large"]).fit(train_df)   # columns: text, tier
     clf.predict(batch_df)    # tier, complexity in [0, 1], p_<tier> for every tier
     clf.evaluate(test_df)    # accuracy, macro_f1, apgr, cpt_95, pgr, strong_share, n_samples
+    clf.operating_point_     # the goal and, on validation data, strong_share, pgr, accuracy, tier_shares
 
 Features: frozen all-MiniLM-L6-v2 sentence embeddings (``models.embeddings``, offline) and five
 cheap lexical complexity signals (log word count, question marks, clause breaks, line breaks, code
@@ -18,6 +19,16 @@ share of ``train`` that is folded back for a final refit), found exactly by dyna
 over the sorted scores. A specialist tier (a label outside the order, e.g. ``code``) is chosen when
 its probability is the largest. One monotone score is what lets a deployment trade cost for quality
 by moving a threshold, and what RouteLLM's APGR / CPT metrics sweep.
+
+Accuracy favours the bulk tiers: a router that ranks prompts well can still send almost nothing to
+the strongest tier when that tier's label is rare or noisy. So a goal may set the operating point
+instead (at most one): ``strong_budget`` sends that share of the validation prompts to the strongest
+ordered tier; ``quality_target`` sends the smallest share whose PGR on validation reaches the target
+(PGR of the router's own decisions, middle tiers included, as the cut in front of the strongest tier
+moves down the scores). Either way only that cut moves; the lower ones stay where accuracy put them
+(clipped so the cuts stay non-decreasing). ``thresholds`` (``[llm_router] thresholds``) overrides the
+tuned cuts at predict (it is saved with the model, so what serves is what was evaluated);
+``operating_thresholds`` are the ones in force.
 
 Any label set works. The order comes from ``tier_order`` when at least two labels are in it (other
 labels become specialists); otherwise the labels are ordered by frequency, the most frequent taken
@@ -44,7 +55,7 @@ from sklearn.preprocessing import StandardScaler
 
 from models.base import InputError, require_columns, text_values
 from models.embeddings import DEFAULT_MODEL, SentenceEncoder
-from models.llm.routing_metrics import QualityModel, apgr, cpt, operating_pgr, pgr_curve, routing_accuracy
+from models.llm.routing_metrics import QualityModel, apgr, cpt, operating_pgr, pgr, pgr_curve, routing_accuracy
 from models.plots import confusion_matrix_figure
 
 _CLAUSE = re.compile(r"[.;:!?](?:\s|$)|,|\b(?:and|then|also|but|while|whether|versus|or)\b", re.IGNORECASE)
@@ -71,14 +82,42 @@ class RouteClassifier:
     target_column: ClassVar[str] = "tier"
 
     def __init__(self, C: float = 4.0, valid_size: float = 0.15,
-                 tier_order: list[str] | tuple[str, ...] = ("cheap", "small", "large"), seed: int = 42) -> None:
+                 tier_order: list[str] | tuple[str, ...] = ("cheap", "small", "large"),
+                 strong_budget: float | None = None, quality_target: float | None = None,
+                 thresholds: list[float] | None = None, seed: int = 42) -> None:
+        """``strong_budget`` / ``quality_target``: the goal the cut in front of the strongest tier is tuned
+        for (None for both: the most accurate cuts); ``thresholds``: overrides the cuts tuned at fit."""
+        for name, value in (("strong_budget", strong_budget), ("quality_target", quality_target)):
+            if value is not None and not 0.0 < value <= 1.0:
+                raise InputError(f"{self.name}: {name} must be in (0, 1], got {value}")
+        if strong_budget is not None and quality_target is not None:
+            raise InputError(f"{self.name}: set strong_budget ({strong_budget}) or quality_target ({quality_target}), "
+                             "not both: each decides how many prompts go to the strongest tier")
+        if thresholds is not None and list(thresholds) != sorted(thresholds):
+            raise InputError(f"{self.name}: thresholds {list(thresholds)} must be non-decreasing (weakest tier's cut first)")
         self.C = C
         self.valid_size = valid_size
         self.tier_order = list(tier_order)
+        self.strong_budget = strong_budget
+        self.quality_target = quality_target
+        self.thresholds = None if thresholds is None else [float(t) for t in thresholds]
         self.seed = seed
 
     def get_params(self) -> dict[str, Any]:
-        return {"C": self.C, "valid_size": self.valid_size, "tier_order": self.tier_order, "seed": self.seed}
+        return {"C": self.C, "valid_size": self.valid_size, "tier_order": self.tier_order,
+                "strong_budget": self.strong_budget, "quality_target": self.quality_target,
+                "thresholds": self.thresholds, "seed": self.seed}
+
+    @property
+    def operating_thresholds(self) -> list[float]:
+        """The cuts in force: ``thresholds`` (settings) when set, else the ones tuned at fit."""
+        self._check_fitted()
+        if self.thresholds is None:
+            return self.thresholds_
+        if len(self.thresholds) != len(self.ordered_tiers_) - 1:
+            raise InputError(f"[{self.name}] thresholds: the tiers {self.ordered_tiers_} need "
+                             f"{len(self.ordered_tiers_) - 1} cut(s) on complexity, got {self.thresholds}")
+        return self.thresholds
 
     # ---- training -------------------------------------------------------------------------
     def fit(self, train: pd.DataFrame, valid: pd.DataFrame | None = None) -> Self:
@@ -129,10 +168,65 @@ class RouteClassifier:
         self.classes_ = [str(c) for c in self.classifier_.classes_]
 
     def _tune_thresholds(self, proba: np.ndarray, y: np.ndarray) -> list[float]:
-        """Cut points on complexity (one fewer than the ordered tiers) with the best validation accuracy."""
-        complexity = self._complexity(proba)
-        general = ~np.isin(np.asarray(self.classes_)[proba.argmax(axis=1)], self.specialist_tiers_)
-        return best_thresholds(complexity[general], y[general], self.ordered_tiers_)
+        """Cut points on complexity (one fewer than the ordered tiers): the most accurate on validation, the
+        last one moved to meet the goal when there is one; records ``operating_point_``."""
+        complexity, top = self._complexity(proba), self._top(proba)
+        general = ~np.isin(top, self.specialist_tiers_)
+        cuts = best_thresholds(complexity[general], y[general], self.ordered_tiers_)
+        if self.strong_budget is not None or self.quality_target is not None:
+            strong_cut = cut_above(complexity[general], self._strong_count(complexity, top, general, y, cuts))
+            cuts = [*(min(cut, strong_cut) for cut in cuts[:-1]), strong_cut]
+        self.operating_point_ = self._operating_point(self._route(complexity, top, cuts), y, cuts)
+        return cuts
+
+    def _goal(self) -> tuple[str, float | None]:
+        if self.strong_budget is not None:
+            return "strong_budget", self.strong_budget
+        if self.quality_target is not None:
+            return "quality_target", self.quality_target
+        return "accuracy", None
+
+    def _strong_count(self, complexity: np.ndarray, top: np.ndarray, general: np.ndarray, y: np.ndarray,
+                      cuts: list[float]) -> int:
+        """How many of the highest-scoring general validation prompts the goal sends to the strongest tier."""
+        n = len(y)
+        if self.strong_budget is not None:
+            return math.floor(self.strong_budget * n + 1e-9)  # a budget is a ceiling; 1e-9: 0.29 * 100 is 28.999...
+        # Below the strongest tier each prompt keeps the tier the lower cuts give it; moving the strongest
+        # cut down one prompt at a time adds that prompt's quality gain, so PGR is exact at every reachable cut.
+        quality = self.quality_model()
+        below = quality.qualities(y, self._route(complexity, top, [*cuts[:-1], math.inf]))
+        on_strongest = quality.qualities(y, [quality.strongest] * n)
+        order = np.argsort(-complexity[general], kind="stable")
+        scores = complexity[general][order]
+        # a cut falls between two distinct scores, so ties move together
+        counts = np.unique([0, *(np.flatnonzero(np.diff(scores) < 0) + 1), len(scores)])
+        gained = np.concatenate([[0.0], np.cumsum((on_strongest - below)[general][order])])[counts]
+        weakest = quality.qualities(y, [quality.weakest] * n).mean()
+        recovered = np.array([pgr((below.sum() + g) / n, weakest, on_strongest.mean()) for g in gained])
+        reached = np.flatnonzero(recovered >= self.quality_target)  # NaN (no gap to recover) reaches nothing
+        if len(reached):
+            return int(counts[reached[0]])
+        best = 0 if np.isnan(recovered).all() else int(np.nanargmax(recovered))  # the fewest calls at the best PGR
+        why = ("the strongest tier does no better than the weakest there" if np.isnan(recovered[best])
+               else f"the best PGR is {recovered[best]:.3f}")
+        warnings.warn(
+            f"{self.name}: quality_target {self.quality_target} is out of reach on the validation data: {why}; "
+            f"sending {counts[best] / n:.1%} of prompts to {quality.strongest!r}, the fewest that reach the best",
+            UserWarning, stacklevel=4,
+        )
+        return int(counts[best])
+
+    def _operating_point(self, routed: np.ndarray, y: np.ndarray, cuts: list[float]) -> dict[str, Any]:
+        quality = self.quality_model()
+        goal, value = self._goal()
+        return {
+            "goal": goal, "goal_value": value, "thresholds": cuts,
+            "strong_share": float(np.mean(routed == quality.strongest)),
+            "pgr": float(operating_pgr(y, routed, quality)),
+            "accuracy": routing_accuracy(y, routed),
+            "tier_shares": {t: float(np.mean(routed == t)) for t in [*self.ordered_tiers_, *self.specialist_tiers_]},
+        }
 
     # ---- inference ------------------------------------------------------------------------
     def _encoder(self) -> SentenceEncoder:
@@ -143,6 +237,14 @@ class RouteClassifier:
 
     def _proba(self, embeddings: np.ndarray, lexical: np.ndarray) -> np.ndarray:
         return self.classifier_.predict_proba(np.hstack([embeddings, self.scaler_.transform(lexical)]))
+
+    def _top(self, proba: np.ndarray) -> np.ndarray:
+        return np.asarray(self.classes_, dtype=object)[proba.argmax(axis=1)]
+
+    def _route(self, complexity: np.ndarray, top: np.ndarray, cuts: list[float]) -> np.ndarray:
+        """A specialist where it is the most probable tier, else the ordered tier ``cuts`` put the complexity in."""
+        along_order = np.asarray(self.ordered_tiers_, dtype=object)[np.searchsorted(cuts, complexity, side="right")]
+        return np.where(np.isin(top, self.specialist_tiers_), top, along_order)
 
     def _complexity(self, proba: np.ndarray) -> np.ndarray:
         columns = [self.classes_.index(t) for t in self.ordered_tiers_]
@@ -160,9 +262,7 @@ class RouteClassifier:
         texts = text_values(batch)
         proba = self._proba(self._encoder().encode(texts), lexical_features(texts))
         complexity = self._complexity(proba)
-        along_order = np.asarray(self.ordered_tiers_, dtype=object)[np.searchsorted(self.thresholds_, complexity, side="right")]
-        top = np.asarray(self.classes_, dtype=object)[proba.argmax(axis=1)]
-        tier = np.where(np.isin(top, self.specialist_tiers_), top, along_order)
+        tier = self._route(complexity, self._top(proba), self.operating_thresholds)
         frame = pd.DataFrame(proba, columns=[f"p_{t}" for t in self.classes_], index=batch.index)
         frame.insert(0, "complexity", complexity)
         frame.insert(0, "tier", tier)
@@ -206,7 +306,7 @@ class RouteClassifier:
         path.mkdir(parents=True, exist_ok=True)
         joblib.dump({"scaler": self.scaler_, "classifier": self.classifier_}, path / "members.joblib")
         fitted = {"classes": self.classes_, "ordered_tiers": self.ordered_tiers_, "specialist_tiers": self.specialist_tiers_,
-                  "thresholds": self.thresholds_, "encoder": DEFAULT_MODEL}
+                  "thresholds": self.thresholds_, "operating_point": self.operating_point_, "encoder": DEFAULT_MODEL}
         (path / "params.json").write_text(json.dumps({"params": self.get_params(), "fitted": fitted}, indent=2))
 
     @classmethod
@@ -219,6 +319,7 @@ class RouteClassifier:
         fitted = saved["fitted"]
         clf.classes_, clf.ordered_tiers_ = fitted["classes"], fitted["ordered_tiers"]
         clf.specialist_tiers_, clf.thresholds_ = fitted["specialist_tiers"], fitted["thresholds"]
+        clf.operating_point_ = fitted.get("operating_point", {})  # champions saved before goals existed have none
         return clf
 
     def _check_fitted(self) -> None:
@@ -265,6 +366,17 @@ def best_thresholds(complexity: np.ndarray, labels: np.ndarray, ordered_tiers: l
             first = at_or_above[0]
             cuts.append(float((values[first - 1] + values[first]) / 2))
     return cuts
+
+
+def cut_above(scores: np.ndarray, count: int) -> float:
+    """The cut that sends the ``count`` highest ``scores`` to the strongest tier, or fewer where ties straddle
+    it (a cut cannot split equal scores): midway between the last score sent and the first one kept back."""
+    ranked = np.sort(np.asarray(scores, dtype=float))[::-1]
+    if count >= len(ranked):
+        return 0.0
+    kept_back = ranked[count]
+    sent = ranked[:count][ranked[:count] > kept_back]
+    return float((sent.min() + kept_back) / 2) if len(sent) else math.inf
 
 
 def pgr_curve_figure(curve: pd.DataFrame) -> Figure:

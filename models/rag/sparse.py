@@ -86,6 +86,12 @@ class BM25Index:
             return np.zeros(self.size, np.float32)
         return self.bm25.get_scores(terms).astype(np.float32)
 
+    def document_frequency(self, terms: list[str]) -> np.ndarray:
+        """How many rows contain each analysed term (0 for a term the index never saw)."""
+        vocab, indptr = self.bm25.vocab_dict, self.bm25.scores["indptr"]
+        ids = [vocab.get(t, -1) for t in terms]
+        return np.array([int(indptr[i + 1] - indptr[i]) if i >= 0 else 0 for i in ids], dtype=np.int64)
+
     def save(self, path: Path) -> None:
         self.bm25.save(str(path), show_progress=False)
         (Path(path) / "size.txt").write_text(str(self.size))
