@@ -28,7 +28,6 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import pandas as pd
@@ -59,6 +58,7 @@ from fusion.signals import part_signals
 from models.base import InputError
 from models.guardrails.audit import AuditLog
 from models.guardrails.guards import GuardEvent, InputGuard
+from models.memo import SharedMemo
 from models.series import parse_timestamps
 from models.settings import HybridSettings, get_settings
 
@@ -108,7 +108,7 @@ class HybridPipeline:
         self.audit = audit
         self.settings = settings
         self._entities = entities
-        self._pool = ThreadPoolExecutor(max_workers=len(ML_TASKS), thread_name_prefix="dispatch")
+        self._pool = ThreadPoolExecutor(max_workers=len(ML_TASKS) + 1, thread_name_prefix="dispatch")  # + the guard
 
     @classmethod
     def from_settings(cls, settings: HybridSettings | None = None, champions: Champions | None = None,
@@ -120,7 +120,12 @@ class HybridPipeline:
         from models.rag.factory import open_retriever, query_encoder
 
         settings = settings or get_settings()
+        if settings.serve.torch_threads is not None:
+            import torch
+
+            torch.set_num_threads(settings.serve.torch_threads)  # process-wide; see [serve].torch_threads
         champions = champions or Champions.from_registry(list(PIPELINE_MODELS), settings, skip_missing=True)
+        _share_text_encoder(champions, settings, remembered_vectors)
         encoder = RememberingEncoder(encoder or query_encoder(settings), max_items=remembered_vectors)
         if retrievers is None:
             reranker = champions.get("reranker")
@@ -154,22 +159,26 @@ class HybridPipeline:
         started = time.perf_counter()
         self._check_sizes(request)
         degraded: list[str] = []
-        with _timed(timings, "guard"):
-            guarded = self._guard_texts(request)
+        # The input guard (injection score, PII) runs beside routing and the ML models: they do not read its
+        # verdict, and a request it blocks is refused whatever they found. It and the NER part share one NER pass.
+        guarding = self._pool.submit(self._guard_texts, request)
+        try:
+            with _timed(timings, "route"):
+                route = self._route(request, degraded)
+            frames = _inputs(request)
+            ask_request = None
+            if "answer" in route.capabilities:
+                ask_request = self._ask_request(request, route, degraded)
+                if ask_request is not None:
+                    self.genai.check(ask_request)  # an unknown collection is a 4xx before any model runs
+            with _timed(timings, "ml"):
+                results, signals = self._run_ml([c for c in route.capabilities if c != "answer"], frames, request,
+                                                degraded, timings)
+        finally:
+            guarded, timings["guard"] = guarding.result()
         events = [e for g in guarded.values() for e in g.events]
         if any(g.blocked for g in guarded.values()):
             return Outcome(self._refused(request_id, request, events, timings, started), {}, {})
-        with _timed(timings, "route"):
-            route = self._route(request, degraded)
-        frames = _inputs(request)
-        ask_request = None
-        if "answer" in route.capabilities:
-            ask_request = self._ask_request(request, route, degraded)
-            if ask_request is not None:
-                self.genai.check(ask_request)  # an unknown collection is a 4xx before any model runs
-        with _timed(timings, "ml"):
-            results, signals = self._run_ml([c for c in route.capabilities if c != "answer"], frames, request, degraded,
-                                            timings)
         answer, passages = None, {}
         if ask_request is not None:
             with _timed(timings, "genai"):
@@ -209,10 +218,13 @@ class HybridPipeline:
             raise InputError(f"series: {len(request.series)} series; at most {self.settings.serve.max_series_per_request} "
                              "([serve].max_series_per_request)")
 
-    def _guard_texts(self, request: PredictRequest) -> dict[str, Any]:
-        """The input guard's verdict on each distinct text of the request (the text, a separate question)."""
+    def _guard_texts(self, request: PredictRequest) -> tuple[dict[str, Any], float]:
+        """The input guard's verdict on each distinct text of the request (the text, a separate question),
+        and the milliseconds it took."""
+        started = time.perf_counter()
         texts = [t for t in (request.text, request.question) if t and t.strip()]
-        return {text: self.input_guard.check(text) for text in dict.fromkeys(texts)}
+        verdicts = {text: self.input_guard.check(text) for text in dict.fromkeys(texts)}
+        return verdicts, round((time.perf_counter() - started) * 1000, 2)
 
     def _versions(self, names: list[str]) -> dict[str, int]:
         """Registry versions of the champions that took part."""
@@ -515,12 +527,36 @@ def _flatten(facts: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _remembering_ner(champions: Champions) -> Callable[[list[str]], list[list[dict]]]:
-    """The NER champion as a function of texts that remembers recent ones: the input guard reads the text
-    for names, then the NER part reports them, and they are the same text."""
+def _share_text_encoder(champions: Champions, settings: HybridSettings, remembered: int) -> None:
+    """The input classifier and the intent (and an embedding-based sentiment) model each embed the request's
+    text with MiniLM; hand them one ONNX Runtime encoder of it (PyTorch for big batches), which remembers
+    recent texts, so a routed request embeds its text once, in about half the time. Same model, same
+    length limit, so the same vectors (the export is checked against PyTorch's); a model trained on
+    another embedding model keeps its own."""
+    from models.embeddings import DEFAULT_MODEL, RememberingEncoder, SentenceEncoder
+    from models.rag.query_encoder import OnnxQueryEncoder
 
-    @lru_cache(maxsize=256)
+    shared = None
+    for name in ("dispatcher", "intent", "sentiment"):
+        capability = champions.get(name)
+        if capability is None or not hasattr(capability, "share_encoder"):
+            continue
+        if getattr(capability, "embedding_model", None) not in (None, DEFAULT_MODEL):
+            continue
+        if shared is None:
+            # as many threads as each torch call gets: these models run side by side ([serve].torch_threads)
+            onnx = OnnxQueryEncoder(SentenceEncoder(), settings.rag.collections_dir / ".encoders",
+                                    threads=settings.serve.torch_threads)
+            shared = RememberingEncoder(onnx, max_items=remembered)
+        capability.share_encoder(shared)
+
+
+def _remembering_ner(champions: Champions, size: int = 256) -> Callable[[list[str]], list[list[dict]]]:
+    """The NER champion as a function of texts that remembers recent ones: the input guard reads the text
+    for names while the NER part reports them, at the same time, on the same text; one model run serves both."""
+    memo: SharedMemo[tuple[dict, ...]] = SharedMemo(size)
+
     def entities_of(text: str) -> tuple[dict, ...]:
-        return tuple(champions.predict("ner", pd.DataFrame({"text": [text]}))["entities"].iloc[0])
+        return memo.get(text, lambda: tuple(champions.predict("ner", pd.DataFrame({"text": [text]}))["entities"].iloc[0]))
 
     return lambda texts: [list(entities_of(text)) for text in texts]

@@ -326,6 +326,10 @@ class DispatchClassifier:
         return np.column_stack(columns) if columns else np.zeros((len(x), 0))
 
     # ---- inference -----------------------------------------------------------------------------
+    def share_encoder(self, encoder: Any) -> None:
+        """Embed with ``encoder`` (all-MiniLM-L6-v2 with its own length limit, e.g. serving's ONNX one)."""
+        self._shared_encoder = encoder
+
     def _encoder(self) -> SentenceEncoder:
         if getattr(self, "_shared_encoder", None) is None:
             self._shared_encoder = SentenceEncoder()

@@ -38,6 +38,25 @@ def local_model_path(model_path: str | Path | None) -> Path:
     return path
 
 
+_LOADED: dict[tuple[str, int | None], object] = {}
+_LOADING = threading.Lock()
+
+
+def _loaded(path: Path, max_seq_length: int | None):
+    """One SentenceTransformer per (folder, length limit) in the process: every model that embeds with
+    MiniLM shares its weights (inference only, so one instance serves threads side by side)."""
+    with _LOADING:
+        key = (str(path), max_seq_length)
+        if key not in _LOADED:
+            from sentence_transformers import SentenceTransformer
+
+            model = SentenceTransformer(str(path), device="cpu")
+            if max_seq_length:
+                model.max_seq_length = min(max_seq_length, model[0].auto_model.config.max_position_embeddings)
+            _LOADED[key] = model
+        return _LOADED[key]
+
+
 class SentenceEncoder:
     def __init__(self, model_path: str | None = None, batch_size: int = 64, max_seq_length: int | None = None) -> None:
         self.model_path = model_path
@@ -49,12 +68,7 @@ class SentenceEncoder:
 
     def _load(self):
         if self._model is None:
-            from sentence_transformers import SentenceTransformer
-
-            self._model = SentenceTransformer(str(local_model_path(self.model_path)), device="cpu")
-            if self.max_seq_length:
-                limit = self._model[0].auto_model.config.max_position_embeddings
-                self._model.max_seq_length = min(self.max_seq_length, limit)
+            self._model = _loaded(local_model_path(self.model_path), self.max_seq_length)
         return self._model
 
     def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:

@@ -311,6 +311,10 @@ class ServeSettings(_Section):
     max_texts_per_request: int = Field(1000, gt=0)
     max_text_chars: int = Field(10_000, gt=0)
     max_series_per_request: int = Field(100, gt=0)
+    #: torch threads per model call in a process that runs the hybrid pipeline (None: torch's default, one per
+    #: core). The pipeline runs a request's models side by side, and each using every core oversubscribes them:
+    #: on 2 cores an ML-only text request took 98 ms at p50 with 2 threads, 50 ms with 1 (bench/hybrid.py).
+    torch_threads: int | None = Field(1, ge=1)
 
 
 class ScoreSettings(_Section):

@@ -187,6 +187,11 @@ class TextClassifier:
         return LogisticRegression(C=self.C, max_iter=2000, random_state=self.seed)
 
     # ---- inference ------------------------------------------------------------------------
+    def share_encoder(self, encoder: Any) -> None:
+        """Embed with ``encoder`` from now on: the same model with the same length limit (serving hands the
+        text models one ONNX Runtime encoder, about twice as fast on a short text, and the same vectors)."""
+        self._encoder = encoder
+
     def _embed(self, texts: list[str], progress: bool = False) -> np.ndarray | None:
         if "embedding" not in MEMBERS[self.model]:
             return None

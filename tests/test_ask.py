@@ -297,3 +297,23 @@ def test_answerability_weighs_the_terms_the_knowledge_base_never_uses():
     assert novel["unknown_terms"] > 0 and novel["uncovered_weight"] > novel["uncovered_terms"] * 0.9
     assert answerability("the and of", [], index) == {}                      # only stopwords: nothing to say
     assert set(answerability("bitcoin", [], None)) == {"uncovered_terms"}   # no index: the plain share
+
+
+def test_a_champion_that_fails_to_load_degrades_instead_of_stopping_the_service(champion, settings, monkeypatch) -> None:
+    import fusion.champions
+    from fusion.champions import Champions
+    from fusion.pipeline import HybridPipeline
+    from fusion.schemas import PredictRequest
+
+    def broken(uri: str):
+        raise OSError(f"{uri}: artifact missing")
+
+    monkeypatch.setattr(fusion.champions, "load_pyfunc", broken)
+    with pytest.raises(OSError):
+        Champions.from_registry(["intent"], settings)                # asked for explicitly: fail loudly
+    with pytest.warns(RuntimeWarning, match="intent"):
+        champions = Champions.from_registry(["intent"], settings, skip_missing=True)
+    assert "intent" not in champions and "artifact missing" in champions.failed["intent"]
+    response = HybridPipeline.from_settings(settings, champions).predict(PredictRequest(text="my card is lost", tasks=["intent"]))
+    assert response.results.intent is None
+    assert any(d.startswith("intent: champion version") and "hybrid train intent" in d for d in response.degraded)
