@@ -317,3 +317,18 @@ def test_a_champion_that_fails_to_load_degrades_instead_of_stopping_the_service(
     response = HybridPipeline.from_settings(settings, champions).predict(PredictRequest(text="my card is lost", tasks=["intent"]))
     assert response.results.intent is None
     assert any(d.startswith("intent: champion version") and "hybrid train intent" in d for d in response.degraded)
+
+
+def test_the_pipeline_hands_the_text_models_one_onnx_encoder_with_the_same_answers(champion, settings, tickets) -> None:
+    import pandas as pd
+
+    from models.embeddings import RememberingEncoder
+
+    champions = Champions.from_registry(["intent"], settings)
+    texts = tickets["text"].head(6).tolist()
+    before = champions.predict("intent", pd.DataFrame({"text": texts}))      # its own PyTorch encoder
+    HybridPipeline.from_settings(settings, champions)
+    assert isinstance(champions.capability("intent")._encoder, RememberingEncoder)
+    after = pd.concat([champions.predict("intent", pd.DataFrame({"text": [t]})) for t in texts], ignore_index=True)
+    assert after["label"].tolist() == before["label"].tolist()
+    assert np.allclose(after["confidence"], before["confidence"], atol=1e-3)
