@@ -528,7 +528,7 @@ def _noise(text: str, rng: random.Random) -> str:
 
 
 def generate_dispatch_requests(seed: int = 7) -> pd.DataFrame:
-    """About 3,100 labelled requests over 33 template families (see the module docstring). Deterministic."""
+    """About 3,600 labelled requests over 39 template families (see the module docstring). Deterministic."""
     rng = random.Random(seed)
     rows = []
     for family, (make, labels, has_series, has_features, count) in FAMILIES.items():
