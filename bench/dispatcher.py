@@ -108,7 +108,7 @@ def main() -> None:
     folds, tested, by_classifier, by_rules = [], [], [], []
     for fold, train, test in splits(requests, args.folds, args.test_size):
         model = DispatchClassifier(**settings, seed=42)
-        model._shared_encoder = encoder
+        model.share_encoder(encoder)
         t0 = time.perf_counter()
         model.fit(train)
         fit_seconds = time.perf_counter() - t0

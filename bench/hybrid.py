@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -102,8 +103,6 @@ def answers_told_apart(scorer, rows: pd.DataFrame) -> dict:
     """The case that matters most: questions the knowledge base cannot answer, against those it can. Per
     kind, how often the offline answer was right, the answer part's mean confidence, the share sent to
     review, and the AUROC of the answer confidence for telling right answers from wrong ones."""
-    from sklearn.metrics import roc_auc_score
-
     scored = scorer.predict(rows)
     answers = rows[rows["part"] == "answer"].join(scored[["confidence", "needs_review"]])
     kind = np.where(answers["group"].str.startswith("question-"), "unanswerable", "answerable")

@@ -76,6 +76,12 @@ class Champions:
     def __contains__(self, capability: str) -> bool:
         return capability in self.models
 
+    def why_missing(self, name: str) -> str:
+        """Why ``name`` is not loaded, and what to run: its champion failed to load, or it has none."""
+        if name in self.failed:
+            return f"champion {self.failed[name]}"
+        return f"no champion model; run `hybrid train {name.replace('_', '-')}`"
+
     def get(self, name: str) -> Capability | None:
         """The capability object of a loaded champion, or None when it is not loaded."""
         return self.capability(name) if name in self.models else None

@@ -239,7 +239,7 @@ class HybridPipeline:
                               "has_features": [bool(request.features)]})
         dispatcher = self.champions.get("dispatcher")
         if dispatcher is None:
-            degraded.append("dispatcher: no champion (run `hybrid train dispatcher`); routed by the input's structure")
+            degraded.append(f"dispatcher: {self.champions.why_missing('dispatcher')}; routed by the input's structure")
             return _structural_route(request)
         row = dispatcher.predict(frame).iloc[0]
         scores = {t: round(float(row[f"p_{t}"]), 4) for t in TASKS if f"p_{t}" in row.index}
@@ -253,10 +253,8 @@ class HybridPipeline:
                 degraded: list[str], timings: dict[str, float]) -> tuple[PredictResults, dict[str, dict[str, float]]]:
         runnable = []
         for name in capabilities:
-            if name in self.champions.failed:
-                degraded.append(f"{name}: champion {self.champions.failed[name]}")
-            elif name not in self.champions:
-                degraded.append(f"{name}: no champion model; run `hybrid train {name.replace('_', '-')}`")
+            if name not in self.champions:
+                degraded.append(f"{name}: {self.champions.why_missing(name)}")
             elif _input_of(name) not in frames:
                 degraded.append(f"{name}: the request has no {_input_of(name)} for it")
             else:
@@ -534,7 +532,7 @@ def _share_text_encoder(champions: Champions, settings: HybridSettings, remember
     length limit, so the same vectors (the export is checked against PyTorch's); a model trained on
     another embedding model keeps its own."""
     from models.embeddings import DEFAULT_MODEL, RememberingEncoder, SentenceEncoder
-    from models.rag.query_encoder import OnnxQueryEncoder
+    from models.rag.factory import query_encoder
 
     shared = None
     for name in ("dispatcher", "intent", "sentiment"):
@@ -544,9 +542,9 @@ def _share_text_encoder(champions: Champions, settings: HybridSettings, remember
         if getattr(capability, "embedding_model", None) not in (None, DEFAULT_MODEL):
             continue
         if shared is None:
-            # as many threads as each torch call gets: these models run side by side ([serve].torch_threads)
-            onnx = OnnxQueryEncoder(SentenceEncoder(), settings.rag.collections_dir / ".encoders",
-                                    threads=settings.serve.torch_threads)
+            # the models' own length limit (not retrieval's); as many threads as each torch call gets, since
+            # these models run side by side ([serve].torch_threads)
+            onnx = query_encoder(settings, SentenceEncoder(), threads=settings.serve.torch_threads)
             shared = RememberingEncoder(onnx, max_items=remembered)
         capability.share_encoder(shared)
 

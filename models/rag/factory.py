@@ -24,9 +24,12 @@ def sentence_encoder(settings: HybridSettings) -> SentenceEncoder:
     return SentenceEncoder(settings.rag.embedding_model, batch_size=32, max_seq_length=settings.rag.chunk_tokens + 32)
 
 
-def query_encoder(settings: HybridSettings, encoder: SentenceEncoder | None = None) -> OnnxQueryEncoder:
-    """The encoder searches use: ONNX Runtime for a few queries, PyTorch (``encoder``) for large batches."""
-    return OnnxQueryEncoder(encoder or sentence_encoder(settings), cache_dir=settings.rag.collections_dir / ".encoders")
+def query_encoder(settings: HybridSettings, encoder: SentenceEncoder | None = None,
+                  threads: int | None = None) -> OnnxQueryEncoder:
+    """The encoder searches use: ONNX Runtime for a few queries, PyTorch (``encoder``) for large batches.
+    ``threads``: ONNX Runtime's per call (None: up to 4)."""
+    return OnnxQueryEncoder(encoder or sentence_encoder(settings), cache_dir=settings.rag.collections_dir / ".encoders",
+                            threads=threads)
 
 
 def build_ingestor(settings: HybridSettings | None = None, encoder: SentenceEncoder | None = None,
