@@ -75,6 +75,16 @@ def test_unknown_capability_lists_the_known_ones(settings) -> None:
     assert result.exit_code == 2 and "intent" in result.stderr
 
 
+@pytest.mark.parametrize(("args", "message"), [
+    (("intent", "--strong-budget", "0.2"), "llm-router only"),
+    (("llm-router", "--strong-budget", "1.5"), "strong_budget must be in (0, 1]"),
+    (("llm-router", "--strong-budget", "0.2", "--quality-target", "0.9"), "not both"),
+])
+def test_router_goals_reject_bad_values_before_training(settings, args: tuple[str, ...], message: str) -> None:
+    result = invoke("train", *args)
+    assert result.exit_code == 2 and message in result.stderr, result.stderr
+
+
 def test_evaluate_prints_metrics_json(champion, intent_frames, tmp_path: Path) -> None:
     _, test = intent_frames
     test.rename(columns={"label": "intent"}).to_parquet(tmp_path / "test.parquet")
