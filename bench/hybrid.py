@@ -8,6 +8,8 @@ Latency: four kinds of request, interleaved request by request, each timed whole
 - ``series``: one sample series with tasks anomaly, forecast;
 - ``genai``: a sample ticket with the answer only (retrieval + extractive answer + guards);
 - ``both``: a ticket routed by the dispatcher (the input classifier) when one is trained, else all four tasks.
+Each kind gets tickets of its own, so no request finds its text's embedding or entities remembered from
+another kind's request (serving remembers recent texts; a repeated text would be timed faster than a new one).
 The dispatch overhead of an ML-only request is its whole time over its slowest part's, minus 1 (the input
 guard and the capabilities run concurrently, so the ideal is the slowest one alone).
 
@@ -59,7 +61,10 @@ def requests_of(kind: str, text: str, series: dict, routed: bool) -> PredictRequ
 
 
 def latency(pipeline: HybridPipeline, n: int, seed: int) -> dict:
-    tickets = generate_tickets(n=n, seed=seed)["text"].tolist()
+    pool = generate_tickets(n=2 * n * len(KINDS), seed=seed)["text"].drop_duplicates().tolist()
+    if len(pool) < n * len(KINDS):
+        raise SystemExit(f"--requests {n}: only {len(pool)} distinct sample tickets for {len(KINDS)} kinds")
+    own = {kind: pool[k * n:(k + 1) * n] for k, kind in enumerate(KINDS)}
     frame = pd.read_csv(sample_data_dir(pipeline.settings) / "series.csv")
     one = frame[frame["series_id"] == frame["series_id"].iloc[0]]
     series = {"series_id": str(one["series_id"].iloc[0]), "timestamps": one["timestamp"].tolist(), "values": one["value"].tolist()}
@@ -68,8 +73,9 @@ def latency(pipeline: HybridPipeline, n: int, seed: int) -> dict:
         pipeline.predict(requests_of(kind, "warm up: my card is lost", series, routed))
     totals: dict[str, list[float]] = {k: [] for k in KINDS}
     overheads, answered, routes = [], 0, []
-    for i, text in enumerate(tickets):
+    for i in range(n):
         for kind in (KINDS if i % 2 else KINDS[::-1]):
+            text = own[kind][i]
             started = time.perf_counter()
             response = pipeline.predict(requests_of(kind, text, series, routed))
             totals[kind].append((time.perf_counter() - started) * 1000)
@@ -84,7 +90,7 @@ def latency(pipeline: HybridPipeline, n: int, seed: int) -> dict:
             "dispatch_overhead_p50": float(np.median(overheads)),
             "routed_by": "dispatcher" if routed else "tasks (no dispatcher champion)",
             "routes_of_tickets": pd.Series(routes).value_counts().to_dict(),
-            "tickets_without_genai": 1 - answered / len(tickets)}
+            "tickets_without_genai": 1 - answered / n}
 
 
 def confidence(settings, pipeline: HybridPipeline, n_tickets: int) -> dict:
@@ -116,7 +122,7 @@ def answers_told_apart(scorer, rows: pd.DataFrame) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=60, help="sample tickets per kind of request")
-    parser.add_argument("--confidence-tickets", type=int, default=120, help="fresh tickets per confidence harvest")
+    parser.add_argument("--confidence-tickets", type=int, default=240, help="fresh tickets per confidence harvest")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "hybrid.json")
     args = parser.parse_args()

@@ -98,8 +98,21 @@ class FineTunedEncoder:
         self.network_.eval()
         return self
 
+    def serve_with_onnx(self, threads: int = 1) -> None:
+        """Answer small batches (a request's texts) through ONNX Runtime (models/onnx_module.py): the
+        same probabilities in about half the time. Only for a model that is not trained further."""
+        from models.onnx_module import OnnxModule
+
+        self._onnx = OnnxModule(self.network_, threads)
+
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         self.network_.eval()
+        onnx = getattr(self, "_onnx", None)
+        if onnx is not None and 0 < len(texts) <= 16:
+            encoded = self.tokenizer_(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="np")
+            logits = onnx({"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}).astype(np.float64)
+            exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+            return exp / exp.sum(axis=1, keepdims=True)
         # Sorting by length keeps padding, and so wasted work, small.
         order = np.argsort([len(t) for t in texts])
         out = np.zeros((len(texts), len(self.classes_)), dtype=np.float64)

@@ -192,6 +192,11 @@ class TextClassifier:
         text models one ONNX Runtime encoder, about twice as fast on a short text, and the same vectors)."""
         self._encoder = encoder
 
+    def serve_with_onnx(self, threads: int = 1) -> None:
+        """A fine-tuned member answers a request's texts through ONNX Runtime (same probabilities, faster)."""
+        if "finetune" in getattr(self, "members_", {}):
+            self.members_["finetune"].serve_with_onnx(threads)
+
     def _embed(self, texts: list[str], progress: bool = False) -> np.ndarray | None:
         if "embedding" not in MEMBERS[self.model]:
             return None

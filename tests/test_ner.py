@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -108,6 +109,23 @@ def test_save_and_load_keep_predictions(ner_model, tmp_path: Path) -> None:
     batch = pd.DataFrame({"text": ["Please refund order 55120 for Maria Garcia in Lisbon"]})
     ner_model.save(tmp_path / "ner")
     assert EntityRecognizer.load(tmp_path / "ner").predict(batch).equals(ner_model.predict(batch))
+
+
+def test_onnx_features_give_the_same_entities(ner_model, tmp_path: Path) -> None:
+    from models.ner import EntityRecognizer
+
+    texts = ["Hi, this is Zanele Dlamini from Redwood Retail. Order 88231 never arrived.",
+             "Please refund order 55120 for Maria Garcia in Lisbon", "thanks", ""]
+    ner_model.save(tmp_path / "ner")
+    served = EntityRecognizer.load(tmp_path / "ner")  # a copy: the session's model stays on PyTorch
+    served.serve_with_onnx(threads=1)
+    for text in texts:  # one text per call, as a request sends
+        batch = pd.DataFrame({"text": [text]})
+        expected, got = ner_model.predict(batch).loc[0, "entities"], served.predict(batch).loc[0, "entities"]
+        assert [(e["start"], e["end"], e["label"]) for e in got] == [(e["start"], e["end"], e["label"]) for e in expected]
+        np.testing.assert_allclose([e["score"] for e in got], [e["score"] for e in expected], atol=1e-3)
+    shim = next(n for n in served.nlp_.get_pipe("ner").model.walk() if n.name == "minilm_word_features").shims[0]
+    assert shim.onnx[1].backend == "onnxruntime"
 
 
 def test_minilm_is_fine_tuned_above_its_frozen_layers(ner_model) -> None:

@@ -74,3 +74,9 @@ def test_finetune_member_is_calibrated_and_saved(sentiment_frames, tmp_path: Pat
     clf.save(tmp_path / "m")
     loaded = SentimentClassifier.load(tmp_path / "m")
     pd.testing.assert_frame_equal(loaded.predict(test.tail(20)), clf.predict(test.tail(20)))
+    # served through ONNX Runtime, one text at a time: the same probabilities
+    loaded.serve_with_onnx(threads=1)
+    for i in range(3):
+        row = test.tail(20).iloc[[i]]
+        pd.testing.assert_frame_equal(loaded.predict_proba(row), clf.predict_proba(row), atol=1e-4)
+    assert loaded.members_["finetune"]._onnx.backend == "onnxruntime"
