@@ -109,10 +109,8 @@ class FineTunedEncoder:
         self.network_.eval()
         onnx = getattr(self, "_onnx", None)
         if onnx is not None and 0 < len(texts) <= 16:
-            encoded = self.tokenizer_(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="np")
-            logits = onnx({"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}).astype(np.float64)
-            exp = np.exp(logits - logits.max(axis=1, keepdims=True))
-            return exp / exp.sum(axis=1, keepdims=True)
+            logits = onnx({name: tensor.numpy() for name, tensor in self._tokenize(texts).items()})
+            return torch.softmax(torch.from_numpy(logits), dim=-1).double().numpy()
         # Sorting by length keeps padding, and so wasted work, small.
         order = np.argsort([len(t) for t in texts])
         out = np.zeros((len(texts), len(self.classes_)), dtype=np.float64)

@@ -111,13 +111,9 @@ def _fine_tune_forward(model: Model, docs: list[Doc], is_train: bool):
     network = shim._model
     if not is_train:
         fast = getattr(shim, "onnx", None)
-        if fast is not None and fast[0] == shim.steps:  # exported from these very weights
-            def compute(words):
-                return [t.numpy() for t in _encode(network, words, layers, mixed=_onnx_states(fast[1]))]
-        else:
-            def compute(words):
-                return _infer(network, words, layers)
-        vectors = _CACHE.lookup((shim.id, shim.steps, layers), _words(docs), compute)
+        # ONNX Runtime only with the weights it was exported from
+        mixed = _onnx_states(fast[1]) if fast is not None and fast[0] == shim.steps else None
+        vectors = _CACHE.lookup((shim.id, shim.steps, layers), _words(docs), lambda words: _infer(network, words, layers, mixed))
         return [model.ops.asarray2f(v) for v in vectors], lambda d_outputs: []
 
     network.train()
@@ -216,25 +212,23 @@ def _frozen_minilm() -> torch.nn.Module:
     return _load_minilm().eval()
 
 
-def _infer(network: torch.nn.Module, docs: list[list[str]], layers: tuple[int, ...]) -> list[np.ndarray]:
+def _infer(network: torch.nn.Module, docs: list[list[str]], layers: tuple[int, ...],
+           mixed: Callable[[dict], torch.Tensor] | None = None) -> list[np.ndarray]:
     network.eval()
     with torch.inference_mode():
-        return [t.numpy() for t in _encode(network, docs, layers)]
+        return [t.numpy() for t in _encode(network, docs, layers, mixed)]
 
 
-def serve_with_onnx(model: Model, threads: int = 1) -> int:
+def serve_with_onnx(model: Model, threads: int = 1) -> None:
     """Fine-tuned MiniLM features of ``model`` (a loaded NER pipeline's model) computed through ONNX
     Runtime at inference (models/onnx_module.py): the same features in about half the time. Training
-    the model further goes back to PyTorch. Returns how many feature layers were switched."""
+    the model further goes back to PyTorch."""
     from models.onnx_module import OnnxModule
 
-    switched = 0
     for node in model.walk():
         if node.name == "minilm_word_features" and node.shims:
             shim = node.shims[0]
             shim.onnx = (shim.steps, OnnxModule(_MixedStates(shim._model, tuple(node.attrs["layers"])), threads))
-            switched += 1
-    return switched
 
 
 class _MixedStates(torch.nn.Module):

@@ -51,8 +51,6 @@ class OnnxModule:
             return self.module(**{k: torch.from_numpy(v) for k, v in feeds.items()}).numpy()
 
     def _prepare(self, feeds: dict[str, np.ndarray]) -> None:
-        import onnxruntime
-
         try:
             names = list(feeds)
             example = tuple(torch.from_numpy(feeds[n]) for n in names)
@@ -65,10 +63,7 @@ class OnnxModule:
                                       dynamic_axes={n: {0: "batch", 1: "tokens"} for n in names} | {"output": {0: "batch"}})
             finally:  # export resets the modules' training flags: keep eval mode (no dropout), whatever happened
                 self.module.eval()
-            options = onnxruntime.SessionOptions()
-            options.intra_op_num_threads = self.threads
-            options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-            session = onnxruntime.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
+            session = onnx_session(buffer.getvalue(), self.threads)
             difference = float(np.max(np.abs(session.run(None, feeds)[0] - self._torch(feeds))))
             if not difference <= TOLERANCE:
                 raise ValueError(f"ONNX output differs from PyTorch's by {difference:.2e}")
@@ -76,6 +71,16 @@ class OnnxModule:
         except Exception as error:  # serving keeps working on the slower path
             warnings.warn(f"{type(self.module).__name__}: using PyTorch, not ONNX Runtime ({error})", stacklevel=3)
             self._failed = True
+
+
+def onnx_session(model: str | bytes, threads: int):
+    """An ONNX Runtime CPU session over a model file's path or its bytes, ``threads`` per call."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 
 class _Positional(torch.nn.Module):

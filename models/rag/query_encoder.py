@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from models.embeddings import SentenceEncoder
+from models.onnx_module import onnx_session
 
 _PROBES = ["how do I freeze a lost card", "Refunds for duplicate charges arrive within five business days.", "x"]
 
@@ -64,7 +65,7 @@ class OnnxQueryEncoder:
             self._tokenizer = model.tokenizer
             self._max_length = model.max_seq_length
             path = self._export(model)
-            self._session = _session(path, self.threads)
+            self._session = onnx_session(str(path), self.threads)
             reference = self.fallback.encode(_PROBES)
             if float(np.min(np.sum(reference * self._run(_PROBES), axis=1))) < 0.9999:
                 raise ValueError("ONNX vectors differ from PyTorch's")
@@ -93,15 +94,6 @@ class OnnxQueryEncoder:
             )
         os.replace(partial, path)
         return path
-
-
-def _session(path: Path, threads: int):
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 def _mean_pooled_and_normalised(model) -> bool:
