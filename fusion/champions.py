@@ -11,6 +11,7 @@ service, batch scoring and the benchmarks are handed this object.
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 from typing import Self
 
 import mlflow.pyfunc
@@ -64,6 +65,13 @@ class Champions:
                 continue
             loaded[name] = LoadedModel(capability=name, version=int(version.version), alias=alias, run_id=version.run_id)
         return cls(models, loaded, failed)
+
+    @classmethod
+    def from_model_folders(cls, folders: dict[str, Path], pinned: dict[str, LoadedModel]) -> Self:
+        """Load MLflow model folders already on disk (a registered pipeline carries its champions' copies):
+        no registry look-up, so this works in a fresh process or on a Spark executor."""
+        return cls({name: mlflow.pyfunc.load_model(str(folder)) for name, folder in folders.items()},
+                   {name: pinned[name] for name in folders})
 
     def input_columns(self, capability: str) -> list[str]:
         return self._model(capability).metadata.get_input_schema().input_names()

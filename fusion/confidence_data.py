@@ -100,7 +100,7 @@ def harvest(pipeline: HybridPipeline, requests: list[LabelledRequest], progress:
         for part, signals in outcome.signals.items():
             if part not in labelled.gold:
                 continue
-            correct = _correct(part, labelled.gold[part], results, outcome.response.answer)
+            correct = part_correct(part, labelled.gold[part], results, outcome.response.answer)
             rows.append({"request_id": f"r{n}", "group": labelled.group or f"r{n}", "part": part, **signals,
                          **outcome.request_signals, "correct": int(correct)})
     if not rows:
@@ -117,7 +117,8 @@ def confidence_splits(frame: pd.DataFrame, scorer, settings: HybridSettings, sou
     return DatasetSplits(train=train, test=test, description=description)
 
 
-def _correct(part: str, gold: Any, results, answer) -> bool:
+def part_correct(part: str, gold: Any, results, answer) -> bool:
+    """Whether a part of a response is right against its gold (see the module docstring for each part)."""
     if part in ("intent", "sentiment"):
         return getattr(results, part).label == gold
     if part == "ner":

@@ -99,8 +99,14 @@ def instruction(text: str) -> str:
     return head + (" " + tail.group(0) if tail else "")
 
 
+#: "no commentary", "without an explanation", "don't explain": a language word that asks for no language
+_NEGATED_LANGUAGE = re.compile(r"\b(?:no|not|without|don'?t|do not|never|skip(?: the)?)\s+(?:any\s+|an?\s+|the\s+)?"
+                               + _CUES[0][1].pattern.removeprefix(r"\b"), _F)
+
+
 def _cue_row(t: str) -> list[float]:
-    cues = [math.log1p(len(p.findall(t))) for _, p in _CUES]
+    cues = [math.log1p(len(p.findall(_NEGATED_LANGUAGE.sub(" ", t) if name == "language" else t)))
+            for name, p in _CUES]
     return [*cues, math.log1p(t.count("?")), math.log1p(len(_EXCLAIM.findall(t))),
             math.log1p(len(_CAPS_WORD.findall(t))), math.log1p(len(_NAME.findall(t))),
             math.log1p(len(_MONEY.findall(t))), float(bool(_QUOTE.search(t))), math.log1p(len(t.split()))]

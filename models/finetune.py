@@ -77,6 +77,7 @@ class FineTunedEncoder:
         start_epoch = self._resume(optimizer, schedule)
         rng = np.random.default_rng(self.seed)
         lengths = np.array([len(t) for t in texts])
+        self.learning_curve_: list[dict[str, float]] = []  # one row per optimiser step, logged to MLflow
         for epoch in range(self.epochs):
             batches = _length_bucketed_batches(lengths, self.batch_size, rng)  # drawn every epoch: a resume sees the same
             if epoch < start_epoch:
@@ -84,7 +85,7 @@ class FineTunedEncoder:
             self.network_.train()
             bar = tqdm(batches, desc=f"fine-tune epoch {epoch + 1}/{self.epochs}", unit="batch")
             running = None
-            for rows in bar:
+            for done, rows in enumerate(bar, start=1):
                 batch = self._tokenize([texts[i] for i in rows])
                 loss = torch.nn.functional.cross_entropy(self.network_(**batch), targets[rows])
                 loss.backward()
@@ -94,6 +95,8 @@ class FineTunedEncoder:
                 optimizer.zero_grad()
                 running = loss.item() if running is None else 0.95 * running + 0.05 * loss.item()
                 bar.set_postfix(loss=f"{running:.4f}")
+                self.learning_curve_.append({"step": float(schedule.last_epoch), "epoch": epoch + done / len(batches),
+                                             "train_loss": loss.item(), "learning_rate": schedule.get_last_lr()[0]})
             self._checkpoint(epoch + 1, optimizer, schedule)
         self.network_.eval()
         return self

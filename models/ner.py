@@ -110,11 +110,16 @@ class EntityRecognizer:
                 "training.eval_frequency": max(1, min(self.eval_frequency, n_words // WORDS_PER_STEP)),
             }
             config = spacy.util.load_config(self._config_path(), overrides=overrides, interpolate=False)
+            # the console table as before, and the same rows as JSON lines for the learning curve
+            log_file = Path(tmp) / "train_log.jsonl"
+            config["training"]["logger"] = {"@loggers": "spacy.ConsoleLogger.v3", "progress_bar": "eval",
+                                            "output_file": str(log_file)}
             (Path(tmp) / "output").mkdir()
             with cached_features():
                 nlp = init_nlp(config)
                 spacy_train(nlp, Path(tmp) / "output", stdout=sys.stderr, stderr=sys.stderr)
             self.nlp_ = spacy.load(Path(tmp) / "output" / "model-best")
+            self.learning_curve_ = _learning_curve(log_file)
         self.labels_ = list(self.nlp_.get_pipe("ner").labels)
         self.calibrator_ = None  # raw beam scores while the calibrator is fitted on them
         self.calibrator_ = self._fit_calibrator(valid)
@@ -216,6 +221,18 @@ class EntityRecognizer:
         model.calibrator_ = joblib.load(path / "calibrator.joblib") if (path / "calibrator.joblib").exists() else None
         model.labels_ = list(model.nlp_.get_pipe("ner").labels)
         return model
+
+
+def _learning_curve(log_file: Path) -> list[dict[str, float]]:
+    """One row per dev evaluation of spaCy's training loop: step, epoch, training loss, dev scores."""
+    rows = []
+    for line in log_file.read_text(encoding="utf-8").splitlines() if log_file.exists() else []:
+        entry = json.loads(line)
+        row = {"step": float(entry["step"]), "epoch": float(entry["epoch"]), "dev_score": float(entry["score"])}
+        row |= {f"train_loss_{pipe}": float(v) for pipe, v in entry.get("losses", {}).items()}
+        row |= {f"dev_{name}": float(v) for name, v in entry.get("scores", {}).items() if isinstance(v, (int, float))}
+        rows.append(row)
+    return rows
 
 
 def _texts(column: pd.Series) -> list[str]:

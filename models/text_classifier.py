@@ -145,6 +145,7 @@ class TextClassifier:
                 model_path=self.embedding_model, epochs=self.finetune_epochs, batch_size=self.finetune_batch_size,
                 learning_rate=self.finetune_learning_rate, max_length=self.finetune_max_length, seed=self.seed,
             ).fit(texts, y)
+            self.learning_curve_ = self.members_["finetune"].learning_curve_
         # every member sorts its classes (scikit-learn and FineTunedEncoder alike), so they share this order
         self.classes_ = [str(c) for c in next(iter(self.members_.values())).classes_]
 

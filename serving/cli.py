@@ -23,6 +23,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # help texts name settings sections such as "[data].seed"; rich markup would swallow the brackets
+    rich_markup_mode=None,
 )
 
 CapabilityArg = Annotated[str, typer.Argument(
@@ -234,26 +236,87 @@ def score(
     input: Annotated[Path, typer.Option("--input", help="file to score (.csv .tsv .jsonl .parquet)")],
     output: Annotated[Path, typer.Option("--output", help="where to write it; format from the extension")],
     capabilities: Annotated[str, typer.Option("--capabilities", help="comma-separated capabilities to run")] = "intent",
+    pipeline: Annotated[bool, typer.Option("--pipeline", help="score every row as one /predict request through the "
+                                           "registered hybrid pipeline (columns: text, question, series, features, "
+                                           "tasks, collection, tenant, horizon)")] = False,
+    model_uri: Annotated[Optional[str], typer.Option("--model-uri", help="with --pipeline: the pipeline model "
+                                                     "(default: models:/hybrid@champion)")] = None,
+    engine: Annotated[str, typer.Option("--engine", help="pandas (chunked, resumable) or spark "
+                                        "(mlflow.pyfunc.spark_udf; Parquet or CSV in and out)")] = "pandas",
+    master: Annotated[str, typer.Option("--master", help="with --engine spark: the Spark master")] = "local[2]",
+    chunk_size: Annotated[Optional[int], typer.Option("--chunk-size", min=1, help="rows per chunk "
+                                                      "(default: [score].chunk_size)")] = None,
     text_col: Annotated[str, typer.Option("--text-col", help="column holding the text")] = "text",
 ) -> None:
-    """Score a file in batch with the champion models; keeps every input column, adds <capability>_<field> columns.
+    """Score a file in batch with the champion models; keeps every input column and the row order.
 
-    Text capabilities read --text-col; anomaly reads a long series file (series_id, timestamp, value) and adds
-    anomaly_score and anomaly_alarm to every row, each series scored from its own past only.
+    Per capability (default): adds <capability>_<field> columns. Text capabilities read --text-col; anomaly reads a
+    long series file (series_id, timestamp, value) and adds anomaly_score and anomaly_alarm to every row, each series
+    scored from its own past only.
+
+    With --pipeline: each row is one request, answered as /predict would (route_path, <capability>_label and
+    _confidence, answer, confidence_overall, needs_review, review_reasons, degraded, error). A killed pandas run
+    started again with the same arguments continues after the last finished chunk. A row that fails validation
+    gets its message in the error column and the job goes on.
     """
-    from serving.batch import score_file
     from models.registry import NoChampionError
 
     settings = get_settings()
+    if engine not in ("pandas", "spark"):
+        _fail(f"--engine: {engine!r} is not one of pandas, spark")
     names = [c.strip() for c in capabilities.split(",") if c.strip()]
     unknown = [c for c in names if c not in CAPABILITIES]
-    if not names or unknown:
+    if not pipeline and (not names or unknown):
         _fail(f"--capabilities: unknown {unknown or names}; choose from {sorted(CAPABILITIES)}")
     try:
-        report = score_file(input, output, names, settings, text_col=text_col)
+        if engine == "spark":
+            from serving.spark_batch import score_with_spark
+
+            report = score_with_spark(input, output, settings, master=master, pipeline=pipeline, capabilities=names,
+                                      model_uri=model_uri, text_col=text_col)
+            _emit(report)
+        elif pipeline:
+            from serving.pipeline_batch import score_pipeline_file
+
+            result = score_pipeline_file(input, output, settings, model_uri=model_uri, text_col=text_col,
+                                         chunk_size=chunk_size, say=lambda m: typer.echo(m, err=True))
+            _emit({"rows": result.rows, "output": str(result.output), "model_uri": result.model_uri,
+                   "chunks": result.chunks, "resumed_chunks": result.resumed_chunks, "rows_with_error": result.errors})
+        else:
+            from serving.batch import score_file
+
+            if chunk_size:
+                settings = settings.model_copy(update={"score": settings.score.model_copy(update={"chunk_size": chunk_size})})
+            report = score_file(input, output, names, settings, text_col=text_col)
+            _emit({"rows": report.rows, "output": str(report.output), "columns_added": report.columns_added,
+                   "models": report.models})
     except (InputError, NoChampionError) as error:
         _fail(str(error))
-    _emit({"rows": report.rows, "output": str(report.output), "columns_added": report.columns_added, "models": report.models})
+
+
+@app.command()
+def register(
+    what: Annotated[str, typer.Argument(help="what to register: pipeline (the whole hybrid pipeline as models:/hybrid)")],
+    tickets: Annotated[int, typer.Option("--tickets", min=5, help="fresh sample tickets for the end-to-end evaluation "
+                                         "(each at four noise rates, plus unanswerable questions)")] = 40,
+    register_model: Annotated[bool, typer.Option("--register/--no-register", help="register the version and gate it")] = True,
+) -> None:
+    """Log the hybrid pipeline as one MLflow model that pins every champion it composes.
+
+    Copies today's champions (dispatcher, every ML capability, confidence scorer, router, injection detector,
+    reranker) and the search collections' current versions into one pyfunc model, evaluates it end to end on fresh
+    labelled requests, and promotes it to models:/hybrid@champion unless it does worse than the champion on the
+    same requests. The model loads anywhere with mlflow.pyfunc.load_model, with no registry look-ups.
+    """
+    from fusion.pipeline_model import register_pipeline
+
+    if what != "pipeline":
+        _fail(f"register: {what!r} is not something to register; try `hybrid register pipeline`")
+    try:
+        result = register_pipeline(get_settings(), n_tickets=tickets, register=register_model)
+    except InputError as error:
+        _fail(str(error))
+    _emit(result.summary())
 
 
 @app.command()

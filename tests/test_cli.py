@@ -30,6 +30,8 @@ def test_help_explains_the_commands() -> None:
         assert command in result.stdout
     train_help = invoke("train", "--help").stdout
     assert "--label-col" in train_help and "JSON" in train_help
+    # settings sections in brackets survive (rich markup used to swallow them)
+    assert "[data].seed" in invoke("data", "--help").stdout
 
 
 @pytest.mark.parametrize(("args", "message"), [

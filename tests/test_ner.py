@@ -215,6 +215,16 @@ def test_cli_names_the_malformed_conll_line(settings, tmp_path: Path) -> None:
     assert "train.conll:2" in result.stderr
 
 
+def test_training_run_charts_the_dev_score_over_steps(ner_champion) -> None:
+    import mlflow
+
+    history = mlflow.MlflowClient().get_metric_history(ner_champion.run_id, "curve_dev_score")
+    steps = [m.step for m in history]
+    assert len(steps) >= 3 and steps == sorted(steps) and steps[0] == 0
+    assert max(m.value for m in history) > history[0].value  # the untrained model scores 0 at step 0
+    assert mlflow.MlflowClient().get_metric_history(ner_champion.run_id, "curve_train_loss_ner")
+
+
 def test_batch_scoring_writes_entities_as_json_in_csv(ner_champion, settings, tmp_path: Path) -> None:
     from serving.batch import score_file
 

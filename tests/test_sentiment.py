@@ -55,6 +55,9 @@ def test_finetuned_encoder_learns_and_resumes_from_its_checkpoint(tmp_path: Path
     assert proba.shape == (2, 2) and np.allclose(proba.sum(axis=1), 1.0)
     assert list(first.classes_[proba.argmax(axis=1)]) == ["pos", "neg"]
     assert (tmp_path / "checkpoint.pt").exists()
+    curve = first.learning_curve_  # one row per optimiser step: 6 batches x 3 epochs
+    assert [row["step"] for row in curve] == list(range(1, 19)) and curve[-1]["epoch"] == 3.0
+    assert np.mean([r["train_loss"] for r in curve[-6:]]) < np.mean([r["train_loss"] for r in curve[:6]])
     # a rerun finds every epoch done, trains nothing more, and ends where the first run ended
     resumed = FineTunedEncoder(epochs=3, batch_size=8, learning_rate=1e-4, checkpoint_dir=str(tmp_path)).fit(texts, y)
     np.testing.assert_allclose(resumed.predict_proba(["wonderful, I love it"]), first.predict_proba(["wonderful, I love it"]), rtol=1e-5)

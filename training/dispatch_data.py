@@ -471,6 +471,103 @@ def _angry_demand(c: _Ctx) -> str:
         "Sort out my {thing} or I'm leaving.", "I demand to know how to {task}."))
 
 
+# Second families for each kind of request: a held-out family is then an unseen phrasing of a kind the
+# classifier was taught, rather than the only example of a convention (which no held-out test can learn).
+def _investigate_outliers(c: _Ctx) -> str:
+    return c.fill(c.pick(
+        "Which of these {metric} readings look off, and what might be behind them?",
+        "Point out anything abnormal here and tell me the likely cause.",
+        "Are there outliers in this {metric} data? Walk me through them.",
+        "Something looks wrong in this {metric} log. What is it?",
+        "Is that sharp drop in the middle a problem? Talk me through it.",
+        "Go through the strange readings from last {period} and describe them.",
+    ))
+
+
+def _review_and_outlook(c: _Ctx) -> str:
+    return c.fill(c.pick(
+        "Review this {metric} series: anything unusual, and where is it heading over {horizon}?",
+        "Give me a health check of {metric}: odd points so far and the outlook for {horizon}.",
+        "Was last {period} normal, and what should we expect {horizon}? Summarise for the team.",
+        "Brief me on this data: past surprises and the trend ahead.",
+        "Anything strange in these {metric} numbers, and what do they mean for {horizon}? Keep it short.",
+    ))
+
+
+def _entities_and_reply(c: _Ctx) -> str:
+    payload = c.fill(c.pick("{person} from {org} was promised {money} back in {place}.",
+                            "Note from {org}: {person} wants the {money} invoice reissued.",
+                            "{person} ({org}, {place}) is asking about {topic}."))
+    return c.pick("List the people and companies in this note, then draft a follow-up: ",
+                  "Name everyone involved and write a short reply: ",
+                  "Pull out the names, places and amounts and suggest how to respond: ",
+                  "Tag the entities and explain what the sender wants: ") + payload
+
+
+def _route_and_answer(c: _Ctx) -> str:
+    return c.pick("Which queue should this go to, and how should we answer it? ",
+                  "Categorise this request and explain what the customer needs: ",
+                  "Give the intent and a draft response for: ",
+                  "Bucket this by intent and write the first reply: ") + "\"" + _calm_message(c) + "\""
+
+
+def _score_and_explain_row(c: _Ctx) -> str:
+    return c.fill(c.pick(
+        "Score this record and tell me in plain words what drives the score.",
+        "Run the anomaly check on this row and explain the result.",
+        "Give this {thing} record an anomaly score and summarise why.",
+        "Rate how unusual this entry is, then write a note for the reviewer.",
+        "Check this row for anything abnormal and describe what you find.",
+    ))
+
+
+def _annotate_all(c: _Ctx) -> str:
+    payload = c.fill(c.pick("{person} from {org} wants to {task}", "{org} overcharged {person} by {money}",
+                            "{person} in {place} asks why the {thing} failed"))
+    return c.pick("Labels only: intent, sentiment, entities for ", "Tag this message with its category, its polarity and any names: ",
+                  "Return intent, tone and entity spans for: ", "Three annotations please (intent / sentiment / NER): ") + payload
+
+
+def _emotional_entity_request(c: _Ctx) -> str:
+    return _entities(c).capitalize() + c.pick(" and I am FURIOUS. ", ". This is OUTRAGEOUS!! ", ", and honestly I'm disgusted. ",
+                                              " and I'm so frustrated!!! ") + \
+        c.fill(c.pick("Explain this {thing} to me.", "Tell me how you will fix it.", "I want my money back today.",
+                      "When will someone call me?"))
+
+
+def _tone_and_advise(c: _Ctx) -> str:
+    return c.pick("Is this customer upset? Tell me how to handle it: ", "Read the mood of this message and advise on a reply: ",
+                  "Check the tone, then write a response that fits: ", "Positive or negative? And what should we say back? ") + \
+        "\"" + _calm_message(c) + "\""
+
+
+def _forecast_numbers(c: _Ctx) -> str:
+    return c.fill(c.pick(
+        "Next {period} of {metric}, numbers only.", "Extend this series by {horizon}.", "Expected values for {horizon}, no commentary.",
+        "Continue the {metric} curve for {horizon}.", "Give me the projected points, nothing else.", "horizon: {horizon}",
+    ))
+
+
+def _outlier_list(c: _Ctx) -> str:
+    return c.fill(c.pick(
+        "Mark readings outside the normal range.", "Which timestamps are anomalous? List them only.",
+        "Any outliers? Just the points.", "Highlight the abnormal values in {metric}.", "Spot the odd points, no explanation.",
+        "Return the anomalous indices of this {metric} series.",
+    ))
+
+
+def _intent_and_tone(c: _Ctx) -> str:
+    return c.pick("Category and polarity only: ", "Which intent, and is the customer happy or not? Labels please: ",
+                  "Route this and rate its tone: ", "intent + sentiment -> ") + "\"" + _calm_message(c) + "\""
+
+
+def _names_and_category(c: _Ctx) -> str:
+    payload = c.fill(c.pick("{person} from {org} needs to {task}", "{org} in {place} asked to {task}",
+                            "{person} wants {money} refunded to {org}"))
+    return c.pick("Who is mentioned, and what is the request category? Labels only: ", "Entity spans and intent code for: ",
+                  "Tag the names and route it: ", "NER + intent -> ") + payload
+
+
 #: family -> (generator, labels, has_series, has_features, rows)
 _Gen = Callable[[_Ctx], str]
 FAMILIES: dict[str, tuple[_Gen, tuple[str, ...], bool, bool, int]] = {
@@ -513,6 +610,18 @@ FAMILIES: dict[str, tuple[_Gen, tuple[str, ...], bool, bool, int]] = {
     "who_is_mentioned": (_who_is_mentioned, ("ner",), False, False, 80),
     "statement_request": (_statement_request, ("answer",), False, False, 90),
     "angry_demand": (_angry_demand, ("answer", "sentiment"), False, False, 80),
+    "investigate_outliers": (_investigate_outliers, ("answer", "anomaly"), True, False, 90),
+    "review_and_outlook": (_review_and_outlook, ("answer", "anomaly", "forecast"), True, False, 90),
+    "entities_and_reply": (_entities_and_reply, ("answer", "ner"), False, False, 80),
+    "route_and_answer": (_route_and_answer, ("answer", "intent"), False, False, 80),
+    "score_and_explain_row": (_score_and_explain_row, ("answer", "tabular_anomaly"), False, True, 90),
+    "annotate_all": (_annotate_all, ("intent", "sentiment", "ner"), False, False, 80),
+    "emotional_entity_request": (_emotional_entity_request, ("answer", "sentiment", "ner"), False, False, 90),
+    "tone_and_advise": (_tone_and_advise, ("answer", "sentiment"), False, False, 80),
+    "forecast_numbers": (_forecast_numbers, ("forecast",), True, False, 80),
+    "outlier_list": (_outlier_list, ("anomaly",), True, False, 80),
+    "intent_and_tone": (_intent_and_tone, ("intent", "sentiment"), False, False, 80),
+    "names_and_category": (_names_and_category, ("intent", "ner"), False, False, 80),
 }
 
 

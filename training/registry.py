@@ -70,7 +70,9 @@ def promote_if_better(
             )
         else:
             higher_is_better = getattr(capability, "higher_is_better", True)
-            better = challenger_score > champion_score if higher_is_better else challenger_score < champion_score
+            margin = challenger_score - champion_score if higher_is_better else champion_score - challenger_score
+            # a composition of champions is promoted when it is not worse; a model must beat the champion
+            better = margin >= 0 if getattr(capability, "promote_on_tie", False) else margin > 0
             verdict = "promoted to champion" if better else f"stays a challenger; champion is still v{current.version}"
             decision = PromotionDecision(
                 better,

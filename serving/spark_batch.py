@@ -1,0 +1,128 @@
+"""Batch scoring with Spark, for when the data outgrows one machine: the same registered models through
+``mlflow.pyfunc.spark_udf``.
+
+    hybrid score --pipeline --engine spark --master local[2] --input requests.parquet --output scored.parquet
+
+The pipeline (``models:/hybrid@champion``) reads the request columns of fusion/table.py and returns
+``RESPONSE_COLUMNS``, exactly what the pandas engine writes; a single text capability (``--capabilities
+intent``) adds its ``<capability>_<field>`` columns. Each executor loads the model once from its own copy
+(no registry look-ups on the executors). Input and output are Parquet or CSV; the output is written to a
+temporary folder by Spark, then gathered into one file in input order and moved into place.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from fusion.table import RESPONSE_COLUMNS, request_frame, typed
+from models.base import InputError
+from models.registry import champion_uri, connect_store, load_pyfunc
+from serving.pipeline_batch import PIPELINE_MODEL, load_pipeline_model
+from models.settings import HybridSettings
+from models.tables import read_table, write_table
+
+_ROW = "__row"  # the input order, carried through Spark's partitions
+
+
+def spark_session(master: str = "local[2]"):
+    """A Spark session whose Python workers use this interpreter (so they have pandas and the project),
+    bound to the loopback interface (local mode needs no network)."""
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.master(master).appName("hybrid-score")
+    if master.startswith("local"):
+        builder = builder.config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
+    return (builder.config("spark.sql.execution.arrow.pyspark.enabled", "true")
+            .config("spark.ui.enabled", "false").getOrCreate())
+
+
+def score_with_spark(input_path: Path, output_path: Path, settings: HybridSettings, master: str = "local[2]",
+                     pipeline: bool = True, capabilities: list[str] | None = None, model_uri: str | None = None,
+                     text_col: str = "text", spark=None) -> dict[str, Any]:
+    input_path, output_path = Path(input_path), Path(output_path)
+    connect_store(settings)  # spark_udf resolves models:/ URIs against the configured registry
+    if pipeline:
+        uri = model_uri or champion_uri(PIPELINE_MODEL, settings)
+        frame = read_table(input_path).reset_index(drop=True)
+        clashes = sorted(set(RESPONSE_COLUMNS) & set(frame.columns))
+        if clashes:
+            raise InputError(f"input already has column(s) {clashes}; rename them so no data is overwritten")
+        model_input = request_frame(frame, text_col)
+        result_columns = dict(RESPONSE_COLUMNS)
+    else:
+        if not capabilities or len(capabilities) != 1:
+            raise InputError("--engine spark scores the pipeline (--pipeline) or one capability at a time (--capabilities NAME)")
+        uri = model_uri or champion_uri(capabilities[0], settings)
+        frame = read_table(input_path).reset_index(drop=True)
+        model_input, result_columns = _capability_io(uri, frame, text_col)
+    if pipeline:  # fails here, naming the command to run, rather than inside an executor
+        load_pipeline_model(uri, settings)
+
+    own_session = spark is None
+    spark = spark or spark_session(master)
+    try:
+        scored = _score(spark, uri, model_input, result_columns)
+    finally:
+        if own_session:
+            spark.stop()
+    if pipeline:
+        scored = typed(scored)
+    else:
+        prefix = capabilities[0]
+        scored = scored.add_prefix(f"{prefix}_")
+    result = pd.concat([frame, scored.reset_index(drop=True)], axis=1)
+    partial = output_path.with_name(f".{output_path.stem}.partial{output_path.suffix}")
+    write_table(result, partial)
+    os.replace(partial, output_path)
+    return {"rows": len(result), "output": str(output_path), "model_uri": uri, "engine": "spark", "master": master}
+
+
+def _score(spark, uri: str, model_input: pd.DataFrame, result_columns: dict[str, str]) -> pd.DataFrame:
+    """Model input -> Spark (via Parquet, so large inputs stream), the UDF over it, the result back in order."""
+    import mlflow.pyfunc
+    from pyspark.sql import functions as F
+
+    schema = ", ".join(f"`{c}` {t}" for c, t in result_columns.items())
+    udf = mlflow.pyfunc.spark_udf(spark, uri, result_type=schema, env_manager="local")
+    with tempfile.TemporaryDirectory(prefix="hybrid-spark-") as tmp:
+        staged = Path(tmp) / "input.parquet"
+        model_input.assign(**{_ROW: range(len(model_input))}).to_parquet(staged, index=False)
+        frame = spark.read.parquet(str(staged))
+        columns = [c for c in model_input.columns]
+        out = frame.select(F.col(_ROW), udf(F.struct(*[F.col(f"`{c}`") for c in columns])).alias("result"))
+        written = Path(tmp) / "output"
+        out.select(_ROW, "result.*").write.parquet(str(written))
+        scored = pd.read_parquet(written).sort_values(_ROW).drop(columns=_ROW).reset_index(drop=True)
+        shutil.rmtree(written, ignore_errors=True)
+    return scored[list(result_columns)]
+
+
+def _capability_io(uri: str, frame: pd.DataFrame, text_col: str) -> tuple[pd.DataFrame, dict[str, str]]:
+    """A single capability's input columns and its output schema, from the model's own signature."""
+    model = load_pyfunc(uri)
+    needed = model.metadata.get_input_schema().input_names()
+    source = {c: text_col if c == "text" else c for c in needed}
+    missing = [source[c] for c in needed if source[c] not in frame.columns]
+    if missing:
+        raise InputError(f"input has no column(s) {missing} (columns: {list(frame.columns)}); pass --text-col")
+    if "series_id" in needed:
+        raise InputError("--engine spark scores row-wise capabilities; series capabilities need each series whole: "
+                         "use --engine pandas")
+    spark_types = {"string": "string", "double": "double", "float": "double", "long": "long", "integer": "long",
+                   "boolean": "boolean"}
+    outputs = model.metadata.get_output_schema()
+    result = {}
+    for spec in outputs.inputs:
+        kind = getattr(spec.type, "name", str(spec.type))
+        result[spec.name] = spark_types.get(kind, "string")
+    return pd.DataFrame({c: frame[source[c]] for c in needed}), result
