@@ -2,14 +2,14 @@
 
     .venv/bin/python bench/dispatcher.py [--seed 7] [--folds 0] [--out bench/results/dispatcher.json]
 
-Data: ``training.dispatch_data.generate_dispatch_requests`` (about 3,600 requests over 39 template
+Data: ``training.dispatch_data.generate_dispatch_requests`` (about 4,600 requests over 51 template
 families; labels by construction from the family, see that module). Protocol: by default (``--folds
 0``) each family is held out alone in turn: the classifier learns from all the others with the
 shipped settings (thresholds tuned on families held out of its own training part) and predicts the
 held-out family once, so every request is predicted once by a model that never saw its phrasing, and
 the metrics pool them all. ``--folds N`` holds out N random sets of ``--test-size`` of the families
 instead (``DispatchClassifier.holdout``: every label keeps a training family on the same path).
-Nothing is tuned on the test families. About 11 minutes on 2 cores (39 fits).
+Nothing is tuned on the test families. About 20 minutes on 2 cores (51 fits).
 
 Strategies: ``classifier`` (``DispatchClassifier``) and ``rules``, a keyword baseline: answer on a
 question mark or a language verb, intent / ner / sentiment on their task words (or emotion words

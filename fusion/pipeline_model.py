@@ -31,7 +31,7 @@ from matplotlib.figure import Figure
 from fusion.champions import Champions
 from fusion.confidence_data import UNANSWERABLE, LabelledRequest, part_correct, sample_requests
 from fusion.pipeline import PIPELINE_MODELS, HybridPipeline
-from fusion.schemas import LoadedModel, PredictRequest
+from fusion.schemas import LoadedModel, PredictRequest, PredictResponse
 from fusion.table import REQUEST_COLUMNS, request_frame, request_from_row, score_table
 from models.base import InputError
 from models.metrics import expected_calibration_error
@@ -153,7 +153,7 @@ class PipelineCapability:
                 continue
             response = self.pipeline_.predict(request_from_row(record))
             parts = {p: part_correct(p, g, response.results, response.answer) for p, g in gold.items()
-                     if p in response.confidence.parts}
+                     if _ran(p, response)}
             if parts:
                 outcomes.append({"parts": parts, "overall": response.confidence.overall, "review": response.needs_review})
         if not outcomes:
@@ -223,6 +223,11 @@ def _row(labelled: LabelledRequest) -> dict[str, Any]:
     gold = {p: sorted(g) if isinstance(g, set) else g for p, g in labelled.gold.items()}
     return {"text": request.text, "tasks": json.dumps(request.tasks),
             "gold": json.dumps(gold, default=list)}
+
+
+def _ran(part: str, response: PredictResponse) -> bool:
+    """Whether ``part`` answered (a part without its champion is degraded, not wrong)."""
+    return response.answer is not None if part == "answer" else getattr(response.results, part, None) is not None
 
 
 def _gold(cell: Any) -> dict[str, Any]:

@@ -306,6 +306,8 @@ class CacheSettings(_Section):
 class ServeSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(3000, ge=1, le=65535)
+    #: merge concurrent /classify, /sentiment and /ner requests into one model call (BentoML adaptive batching)
+    adaptive_batching: bool = True
     max_batch_size: int = Field(256, gt=0)
     max_latency_ms: int = Field(1000, gt=0)
     max_texts_per_request: int = Field(1000, gt=0)

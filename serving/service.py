@@ -55,7 +55,7 @@ Texts = Annotated[list[Text], Field(min_length=1, max_length=settings.serve.max_
 Series = Annotated[list[SeriesIn], Field(min_length=1, max_length=settings.serve.max_series_per_request)]
 Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 # Adaptive batching: concurrent requests are merged into one model call.
-BATCHED = dict(batchable=True, max_batch_size=settings.serve.max_batch_size, max_latency_ms=settings.serve.max_latency_ms)
+BATCHED = dict(batchable=settings.serve.adaptive_batching, max_batch_size=settings.serve.max_batch_size, max_latency_ms=settings.serve.max_latency_ms)
 
 
 @bentoml.service(name="hybrid", traffic={"timeout": 60})

@@ -1,19 +1,18 @@
-"""Batch scoring with Spark, for when the data outgrows one machine: the same registered models through
-``mlflow.pyfunc.spark_udf``.
+"""Batch scoring with Spark, for when the data outgrows one machine: the same registered models, loaded on
+every executor with ``mlflow.pyfunc``.
 
     hybrid score --pipeline --engine spark --master local[2] --input requests.parquet --output scored.parquet
 
 The pipeline (``models:/hybrid@champion``) reads the request columns of fusion/table.py and returns
 ``RESPONSE_COLUMNS``, exactly what the pandas engine writes; a single text capability (``--capabilities
-intent``) adds its ``<capability>_<field>`` columns. Each executor loads the model once from its own copy
-(no registry look-ups on the executors). Input and output are Parquet or CSV; the output is written to a
+intent``) adds its ``<capability>_<field>`` columns through ``mlflow.pyfunc.spark_udf``. Each executor
+loads the model once from its own copy (no registry look-ups on the executors). Input and output are Parquet or CSV; the output is written to a
 temporary folder by Spark, then gathered into one file in input order and moved into place.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -71,7 +70,7 @@ def score_with_spark(input_path: Path, output_path: Path, settings: HybridSettin
     own_session = spark is None
     spark = spark or spark_session(master)
     try:
-        scored = _score(spark, uri, model_input, result_columns)
+        scored = _score(spark, uri, model_input, result_columns, pipeline)
     finally:
         if own_session:
             spark.stop()
@@ -87,24 +86,64 @@ def score_with_spark(input_path: Path, output_path: Path, settings: HybridSettin
     return {"rows": len(result), "output": str(output_path), "model_uri": uri, "engine": "spark", "master": master}
 
 
-def _score(spark, uri: str, model_input: pd.DataFrame, result_columns: dict[str, str]) -> pd.DataFrame:
-    """Model input -> Spark (via Parquet, so large inputs stream), the UDF over it, the result back in order."""
+def _score(spark, uri: str, model_input: pd.DataFrame, result_columns: dict[str, str], pipeline: bool) -> pd.DataFrame:
+    """Model input -> Spark (via Parquet, so large inputs stream), the model over it, the result back in order."""
+    with tempfile.TemporaryDirectory(prefix="hybrid-spark-") as tmp:
+        staged = Path(tmp) / "input.parquet"
+        model_input.assign(**{_ROW: range(len(model_input))}).to_parquet(staged, index=False)
+        frame = spark.read.parquet(str(staged))
+        columns = list(model_input.columns)
+        scored = _pipeline_over(spark, uri, frame, columns, result_columns, Path(tmp)) if pipeline else \
+            _udf_over(spark, uri, frame, columns, result_columns)
+        written = Path(tmp) / "output"
+        scored.write.parquet(str(written))
+        out = pd.read_parquet(written).sort_values(_ROW).drop(columns=_ROW).reset_index(drop=True)
+    return out[list(result_columns)]
+
+
+def _udf_over(spark, uri: str, frame, columns: list[str], result_columns: dict[str, str]):
+    """A capability through ``mlflow.pyfunc.spark_udf``: its outputs have no gaps, which the UDF's casts need."""
     import mlflow.pyfunc
     from pyspark.sql import functions as F
 
     schema = ", ".join(f"`{c}` {t}" for c, t in result_columns.items())
     udf = mlflow.pyfunc.spark_udf(spark, uri, result_type=schema, env_manager="local")
-    with tempfile.TemporaryDirectory(prefix="hybrid-spark-") as tmp:
-        staged = Path(tmp) / "input.parquet"
-        model_input.assign(**{_ROW: range(len(model_input))}).to_parquet(staged, index=False)
-        frame = spark.read.parquet(str(staged))
-        columns = [c for c in model_input.columns]
-        out = frame.select(F.col(_ROW), udf(F.struct(*[F.col(f"`{c}`") for c in columns])).alias("result"))
-        written = Path(tmp) / "output"
-        out.select(_ROW, "result.*").write.parquet(str(written))
-        scored = pd.read_parquet(written).sort_values(_ROW).drop(columns=_ROW).reset_index(drop=True)
-        shutil.rmtree(written, ignore_errors=True)
-    return scored[list(result_columns)]
+    return frame.select(F.col(_ROW), udf(F.struct(*[F.col(f"`{c}`") for c in columns])).alias("result")).select(_ROW, "result.*")
+
+
+def _pipeline_over(spark, uri: str, frame, columns: list[str], result_columns: dict[str, str], tmp: Path):
+    """The pipeline model on every executor through ``mapInPandas``. Not ``spark_udf``: it casts each struct
+    field with numpy, so a missing string becomes the text "None" and a missing boolean fails the task, and a
+    response has gaps by design (no answer on an ML-only request). The model folder is shipped to the executors
+    (``addFile``), loaded once per Python worker and fed Arrow batches."""
+    import mlflow.artifacts
+
+    local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(tmp / "hybrid-model"))
+    spark.sparkContext.addFile(local, recursive=True)
+    name = Path(local).name
+    schema = ", ".join([f"`{_ROW}` long", *(f"`{c}` {t}" for c, t in result_columns.items())])
+
+    def predict_partition(batches):
+        from pyspark import SparkFiles
+
+        model = _loaded(SparkFiles.get(name))
+        for batch in batches:
+            predicted = typed(model.predict(batch[columns].reset_index(drop=True)))
+            yield pd.concat([batch[[_ROW]].reset_index(drop=True), predicted.reset_index(drop=True)], axis=1)
+
+    return frame.mapInPandas(predict_partition, schema=schema)
+
+
+_MODELS: dict[str, Any] = {}
+
+
+def _loaded(path: str):
+    """One load per Python worker (Spark reuses workers across tasks)."""
+    if path not in _MODELS:
+        import mlflow.pyfunc
+
+        _MODELS[path] = mlflow.pyfunc.load_model(path)
+    return _MODELS[path]
 
 
 def _capability_io(uri: str, frame: pd.DataFrame, text_col: str) -> tuple[pd.DataFrame, dict[str, str]]:

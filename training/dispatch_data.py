@@ -637,7 +637,7 @@ def _noise(text: str, rng: random.Random) -> str:
 
 
 def generate_dispatch_requests(seed: int = 7) -> pd.DataFrame:
-    """About 3,600 labelled requests over 39 template families (see the module docstring). Deterministic."""
+    """About 4,600 labelled requests over 51 template families (see the module docstring). Deterministic."""
     rng = random.Random(seed)
     rows = []
     for family, (make, labels, has_series, has_features, count) in FAMILIES.items():

@@ -38,17 +38,13 @@ PYFUNC_ENTRY = find_spec("models.pyfunc_entry").origin
 # and record a CUDA build of it.
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 SERVING_ONLY = frozenset({"bentoml", "typer"})
-CONSTRAINTS = Path(__file__).resolve().parents[1] / "constraints.txt"
 
 
 def runtime_requirements() -> list[str]:
     """Pinned requirements for loading a model; torch from PyTorch's CPU index (PyPI's build of the same
     version is CUDA's, gigabytes), which pip also finds in a local wheel folder when offline."""
     pinned = [r.split(";")[0].strip() for r in requires("hybrid-ai-service") or [] if "extra ==" not in r]
-    # the project's full freeze as constraints (MLflow copies the file into the model), so a fresh
-    # environment gets the transitive versions this model was trained with, not whatever is newest
-    constraints = [f"-c {CONSTRAINTS}"] if CONSTRAINTS.exists() else []
-    return [f"--extra-index-url {TORCH_CPU_INDEX}", *constraints,
+    return [f"--extra-index-url {TORCH_CPU_INDEX}",
             *(r for r in pinned if re.split(r"[=<>!~ \[]", r, maxsplit=1)[0].lower() not in SERVING_ONLY)]
 
 
