@@ -193,7 +193,7 @@ def batch_section(settings, texts: list[str], pipeline_rows: int, spark: bool) -
         requests_path = Path(tmp) / "requests.parquet"
         requests.to_parquet(requests_path, index=False)
         try:
-            model = load_pipeline_model(None or f"models:/hybrid@{settings.mlflow.champion_alias}", settings)
+            model = load_pipeline_model(f"models:/hybrid@{settings.mlflow.champion_alias}", settings)
         except Exception as error:  # noqa: BLE001
             out["pipeline"] = {"skipped": f"{error}"}
             model = None
