@@ -45,6 +45,16 @@ _MIN_PRESENT = 0.10
 _EPS = 1e-6
 
 
+def _single_parts_alone(overall: np.ndarray, part_p: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Per request: a response of one part is right exactly when that part is, so its part's probability
+    is the whole's (the request-level model, fitted mostly on many-part requests, only approximates it)."""
+    overall = overall.copy()
+    counts = np.bincount(codes, minlength=len(overall))
+    rows = np.flatnonzero(counts[codes] == 1)
+    overall[codes[rows]] = part_p[rows]
+    return overall
+
+
 def _logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(p, _EPS, 1 - _EPS)
     return np.log(p / (1 - p))
@@ -261,6 +271,7 @@ class ConfidenceScorer:
         request_ids = frame["request_id"].astype(str).to_numpy()
         features, codes = self._request_features(request_ids, oof, x)
         overall_oof, target = self._fit_overall(features, codes, y)
+        overall_oof = _single_parts_alone(overall_oof, oof, codes)  # as predict scores them
         self.review_threshold_, self.target_reached_ = self._tune_threshold(overall_oof, target)
         self.oof_precision_ = float(target[overall_oof >= self.review_threshold_].mean())
         return self
@@ -365,7 +376,7 @@ class ConfidenceScorer:
         x = self._signals(batch, "predict")
         part_p = self._part_probabilities(batch, x)
         features, codes = self._request_features(batch["request_id"].astype(str).to_numpy(), part_p, x)
-        overall = np.clip(self.overall_(features), 0.0, 1.0)[codes]
+        overall = _single_parts_alone(np.clip(self.overall_(features), 0.0, 1.0), part_p, codes)[codes]
         return pd.DataFrame({"confidence": part_p, "overall": overall, "needs_review": overall < self.operating_threshold},
                             index=batch.index)
 

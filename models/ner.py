@@ -230,7 +230,9 @@ def _learning_curve(log_file: Path) -> list[dict[str, float]]:
         entry = json.loads(line)
         row = {"step": float(entry["step"]), "epoch": float(entry["epoch"]), "dev_score": float(entry["score"])}
         row |= {f"train_loss_{pipe}": float(v) for pipe, v in entry.get("losses", {}).items()}
-        row |= {f"dev_{name}": float(v) for name, v in entry.get("scores", {}).items() if isinstance(v, (int, float))}
+        # spaCy logs the dev scores as percentages (speed aside); the curve keeps the 0-1 scale of dev_score
+        row |= {f"dev_{name}": float(v) / (1 if name == "speed" else 100)
+                for name, v in entry.get("scores", {}).items() if isinstance(v, (int, float))}
         rows.append(row)
     return rows
 

@@ -157,3 +157,13 @@ def test_built_from_the_settings() -> None:
     scorer = build_capability("confidence", HybridSettings())
     assert isinstance(scorer, ConfidenceScorer) and scorer.target_precision == 0.9 and scorer.review_threshold is None
     assert ConfidenceScorer.higher_is_better is False
+
+
+def test_a_response_of_one_part_is_as_likely_right_as_that_part(fitted, unseen) -> None:
+    single = unseen[unseen.groupby("request_id")["part"].transform("size") == 1]
+    predicted = fitted.predict(single)
+    assert len(single) > 100
+    np.testing.assert_allclose(predicted["overall"], predicted["confidence"])
+    many = unseen[unseen.groupby("request_id")["part"].transform("size") > 1]
+    scored = fitted.predict(many)
+    assert (scored.groupby(many["request_id"])["overall"].nunique() == 1).all()  # one overall per request

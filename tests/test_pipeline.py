@@ -61,6 +61,9 @@ def test_better_model_is_promoted_and_worse_stays_challenger(history, own_store)
     assert int(champion_version(client, "intent", "champion").version) == strong.version
     tags = client.get_model_version("intent", str(weak_again.version)).tags
     assert tags["role"] == "challenger"
+    # only the champion claims the role: the version it replaced says so
+    assert client.get_model_version("intent", str(strong.version)).tags["role"] == "champion"
+    assert client.get_model_version("intent", str(history[0].version)).tags["role"] == "former champion"
 
 
 def test_identical_retrain_does_not_displace_the_champion(own_store, splits, history) -> None:

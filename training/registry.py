@@ -82,8 +82,9 @@ def promote_if_better(
                 float(champion_score),
             )
     if decision.promoted:
-        client.set_registered_model_alias(name, alias, str(version))
-    client.set_model_version_tag(name, str(version), "role", alias if decision.promoted else "challenger")
+        _move_alias(client, name, alias, version)
+    else:
+        client.set_model_version_tag(name, str(version), "role", "challenger")
     client.set_model_version_tag(name, str(version), "gate", decision.reason)
     return decision
 
@@ -91,5 +92,14 @@ def promote_if_better(
 def promote(client: MlflowClient, name: str, version: int, settings: HybridSettings) -> None:
     """Make ``version`` the champion unconditionally (a human decision, e.g. a rollback)."""
     client.get_model_version(name, str(version))  # fails clearly if it does not exist
-    client.set_registered_model_alias(name, settings.mlflow.champion_alias, str(version))
-    client.set_model_version_tag(name, str(version), "role", settings.mlflow.champion_alias)
+    _move_alias(client, name, settings.mlflow.champion_alias, version)
+
+
+def _move_alias(client: MlflowClient, name: str, alias: str, version: int) -> None:
+    """Point ``alias`` at ``version``; the version it leaves is tagged as a former holder, so no two
+    versions claim the role."""
+    previous = champion_version(client, name, alias)
+    client.set_registered_model_alias(name, alias, str(version))
+    if previous is not None and int(previous.version) != int(version):
+        client.set_model_version_tag(name, str(previous.version), "role", f"former {alias}")
+    client.set_model_version_tag(name, str(version), "role", alias)
