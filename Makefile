@@ -38,7 +38,7 @@ serve: install  ## run the service in the foreground on localhost:3000 (trains f
 test: install  ## run the test suite
 	$(BIN)/python -m pytest
 
-bench: install  ## benchmarks on ../shared/data (results in bench/results/; about 120 minutes)
+bench: install  ## benchmarks on ../shared/data (results in bench/results/; about 150 minutes)
 	$(BIN)/python bench/intent.py
 	$(BIN)/python bench/sentiment.py
 	$(BIN)/python bench/ner.py
@@ -51,6 +51,8 @@ bench: install  ## benchmarks on ../shared/data (results in bench/results/; abou
 	$(BIN)/python bench/ask.py
 	$(BIN)/python bench/dispatcher.py
 	$(BIN)/python bench/hybrid.py
+	$(BIN)/hybrid register pipeline
+	$(BIN)/python bench/serving.py
 
 data: install  ## (re)generate the bundled sample data in data/sample/
 	$(BIN)/hybrid data

@@ -106,9 +106,7 @@ class PipelineCapability:
         """Build the pipeline from ``folder`` alone: its champions, its collections, its settings."""
         self.folder_ = Path(folder)
         self.manifest_ = json.loads((self.folder_ / _MANIFEST).read_text())
-        saved = json.loads((self.folder_ / _SETTINGS).read_text())
-        saved["rag"]["collections_dir"] = str(self.folder_ / "collections")
-        settings = HybridSettings(**saved)
+        settings = _saved_settings(self.folder_)
         pinned = {name: LoadedModel(capability=name, version=c["version"], alias=self.manifest_["alias"], run_id=c["run_id"])
                   for name, c in self.manifest_["champions"].items()}
         champions = Champions.from_model_folders({n: self.folder_ / "champions" / n for n in pinned}, pinned)
@@ -166,11 +164,8 @@ class PipelineCapability:
 
     @classmethod
     def load(cls, path: Path) -> Self:
-        path = Path(path)
-        saved = json.loads((path / _SETTINGS).read_text())
-        saved["rag"]["collections_dir"] = str(path / "collections")
-        model = cls(HybridSettings(**saved))
-        model._open(path)
+        model = cls(_saved_settings(Path(path)))
+        model._open(Path(path))
         return model
 
 
@@ -196,8 +191,12 @@ def register_pipeline(settings: HybridSettings, n_tickets: int = 40, register: b
     splits = DatasetSplits(train=test.iloc[:0], test=test, description={
         "train_path": "the champions named by the alias", "test_path": f"{len(test)} generated requests (seed {EVALUATION_SEED})",
         "train_rows": "0", "test_rows": str(len(test))})
-    return train_capability(PipelineCapability(settings, seed=settings.training.seed), splits, settings,
-                            register=register, python_model=PIPELINE_ENTRY)
+    capability = PipelineCapability(settings, seed=settings.training.seed)
+    try:
+        return train_capability(capability, splits, settings, register=register, python_model=PIPELINE_ENTRY)
+    finally:  # the assembled copy is in the model's artifacts now
+        if hasattr(capability, "folder_"):
+            shutil.rmtree(capability.folder_, ignore_errors=True)
 
 
 def evaluation_requests(settings: HybridSettings, n_tickets: int = 40, seed: int = EVALUATION_SEED) -> pd.DataFrame:
@@ -223,6 +222,13 @@ def _row(labelled: LabelledRequest) -> dict[str, Any]:
     gold = {p: sorted(g) if isinstance(g, set) else g for p, g in labelled.gold.items()}
     return {"text": request.text, "tasks": json.dumps(request.tasks),
             "gold": json.dumps(gold, default=list)}
+
+
+def _saved_settings(folder: Path) -> HybridSettings:
+    """The settings the pipeline was assembled with, searching the collections copied beside them."""
+    saved = json.loads((folder / _SETTINGS).read_text())
+    saved["rag"]["collections_dir"] = str(folder / "collections")
+    return HybridSettings(**saved)
 
 
 def _ran(part: str, response: PredictResponse) -> bool:
