@@ -84,8 +84,11 @@ def test_bad_labels_name_the_field() -> None:
 
 def test_held_out_families_are_dispatched_right(fitted, split) -> None:
     metrics = fitted.evaluate(split[1])
-    # measured on this split (7 unseen families, 660 requests): exact match 0.96, path accuracy 0.97
-    assert metrics["exact_match"] >= 0.9 and metrics["path_accuracy"] >= 0.93, metrics
+    # measured on this split (10 unseen families, 880 requests, five of them among the hardest in the README's
+    # leave-one-family-out table: review_and_outlook, explain_spike, intent_and_tone, captioned_series,
+    # score_row): exact match 0.68, path accuracy 0.82, NER F1 0.99; a regression drops below these floors
+    assert metrics["exact_match"] >= 0.6 and metrics["path_accuracy"] >= 0.75, metrics
+    assert metrics["f1_ner"] >= 0.95 and metrics["f1_tabular_anomaly"] == 1.0, metrics
 
 
 @pytest.mark.parametrize("task", [
