@@ -240,6 +240,7 @@ def main() -> None:
     parser.add_argument("--batch-rows", type=int, default=20000, help="texts for the intent batch comparison")
     parser.add_argument("--pipeline-rows", type=int, default=200, help="requests for the pipeline batch comparison")
     parser.add_argument("--no-spark", action="store_true", help="skip the Spark local[2] figures")
+    parser.add_argument("--batch-only", action="store_true", help="only the batch and Spark comparison")
     parser.add_argument("--seed", type=int, default=23)
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "serving.json")
     args = parser.parse_args()
@@ -258,6 +259,13 @@ def main() -> None:
     series = {"series_id": str(one["series_id"].iloc[0]), "timestamps": one["timestamp"].tolist(),
               "values": one["value"].tolist()}
 
+    if args.batch_only:
+        batch = batch_section(settings, texts[: args.batch_rows], args.pipeline_rows, spark=not args.no_spark)
+        report = {"batch": batch, "args": {k: str(v) for k, v in vars(args).items()},
+                  "seconds": time.perf_counter() - began, "machine": machine()}
+        write_report(report, args.out)
+        print(json.dumps(batch, indent=2))
+        return
     print("in-process ...", file=sys.stderr)
     pipeline = HybridPipeline.from_settings(settings)
     in_process = in_process_section(pipeline, pools, series, levels, args.seconds)
