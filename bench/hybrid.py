@@ -33,13 +33,12 @@ from sklearn.metrics import roc_auc_score
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fusion.confidence_data import UNANSWERABLE, harvest, sample_requests  # noqa: E402
+from fusion.confidence_data import UNANSWERABLE, harvest, sample_requests, sample_series  # noqa: E402
 from fusion.pipeline import HybridPipeline  # noqa: E402
 from fusion.schemas import PredictRequest  # noqa: E402
 from models.catalog import build_capability  # noqa: E402
 from models.settings import get_settings  # noqa: E402
 from report import machine, write_report  # noqa: E402
-from training.datasets import sample_data_dir  # noqa: E402
 from training.sample_data import generate_tickets  # noqa: E402
 
 KINDS = ("ml text", "series", "genai", "both")
@@ -65,9 +64,7 @@ def latency(pipeline: HybridPipeline, n: int, seed: int) -> dict:
     if len(pool) < n * len(KINDS):
         raise SystemExit(f"--requests {n}: only {len(pool)} distinct sample tickets for {len(KINDS)} kinds")
     own = {kind: pool[k * n:(k + 1) * n] for k, kind in enumerate(KINDS)}
-    frame = pd.read_csv(sample_data_dir(pipeline.settings) / "series.csv")
-    one = frame[frame["series_id"] == frame["series_id"].iloc[0]]
-    series = {"series_id": str(one["series_id"].iloc[0]), "timestamps": one["timestamp"].tolist(), "values": one["value"].tolist()}
+    series = sample_series(pipeline.settings)
     routed = "dispatcher" in pipeline.champions
     for kind in KINDS:  # model loads and first calls outside the timing
         pipeline.predict(requests_of(kind, "warm up: my card is lost", series, routed))

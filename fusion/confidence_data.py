@@ -90,6 +90,16 @@ def sample_requests(settings: HybridSettings, n_tickets: int = 150, seed: int = 
     return requests
 
 
+def sample_series(settings: HybridSettings, points: int | None = None) -> dict[str, Any]:
+    """The first series of the sample data as a request's series (``SeriesIn`` fields), its first ``points``
+    observations when given."""
+    frame = pd.read_csv(sample_data_dir(settings) / "series.csv")
+    one = frame[frame["series_id"] == frame["series_id"].iloc[0]]
+    one = one if points is None else one.head(points)
+    return {"series_id": str(one["series_id"].iloc[0]), "timestamps": one["timestamp"].tolist(),
+            "values": one["value"].astype(float).tolist()}
+
+
 def harvest(pipeline: HybridPipeline, requests: list[LabelledRequest], progress: bool = True) -> pd.DataFrame:
     """One row per part that ran and has a gold label: its signals, the request's, and ``correct``."""
     rows = []

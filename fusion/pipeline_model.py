@@ -29,7 +29,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from fusion.champions import Champions
-from fusion.confidence_data import UNANSWERABLE, LabelledRequest, part_correct, sample_requests
+from fusion.confidence_data import UNANSWERABLE, LabelledRequest, part_correct, sample_requests, sample_series
 from fusion.pipeline import PIPELINE_MODELS, HybridPipeline
 from fusion.schemas import LoadedModel, PredictRequest, PredictResponse
 from fusion.table import REQUEST_COLUMNS, request_frame, request_from_row, score_table
@@ -203,12 +203,7 @@ def evaluation_requests(settings: HybridSettings, n_tickets: int = 40, seed: int
     """Labelled request rows for ``evaluate``: fresh noisy tickets and as many unanswerable questions (up to
     30; the confidence harvest's generator, another seed), after one series request that exercises the ML
     series path (its parts carry no gold, so they are not scored)."""
-    from training.datasets import sample_data_dir
-
-    series = pd.read_csv(sample_data_dir(settings) / "series.csv").groupby("series_id").head(60)
-    first = series[series["series_id"] == series["series_id"].iloc[0]]
-    series_json = json.dumps([{"series_id": str(first["series_id"].iloc[0]), "timestamps": first["timestamp"].tolist(),
-                               "values": first["value"].astype(float).tolist()}])
+    series_json = json.dumps([sample_series(settings, points=60)])
     rows = [{"text": "", "series": series_json, "tasks": '["anomaly", "forecast"]', "horizon": "7", "gold": "{}"}]
     labelled = sample_requests(settings, n_tickets=n_tickets, seed=seed, unanswerable=UNANSWERABLE[:n_tickets])
     rows += [_row(request) for request in labelled]

@@ -12,7 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import mlflow
+import mlflow.models
 import mlflow.pyfunc
+from mlflow.models.model import ModelInfo
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
@@ -51,10 +53,20 @@ def load_pyfunc(uri: str) -> mlflow.pyfunc.PyFuncModel:
     try:
         return mlflow.pyfunc.load_model(uri)
     except MlflowException as error:
-        name = uri.removeprefix("models:/").split("@")[0].split("/")[0]
-        raise NoChampionError(
-            f"cannot load {uri}: {error.message}. Train and promote one first: `hybrid train {name}`."
-        ) from error
+        raise _no_model(uri, error) from error
+
+
+def model_info(uri: str) -> ModelInfo:
+    """A registry model's metadata (signature, run) without loading its weights; the same hint when it is missing."""
+    try:
+        return mlflow.models.get_model_info(uri)
+    except MlflowException as error:
+        raise _no_model(uri, error) from error
+
+
+def _no_model(uri: str, error: MlflowException) -> NoChampionError:
+    name = uri.removeprefix("models:/").split("@")[0].split("/")[0]
+    return NoChampionError(f"cannot load {uri}: {error.message}. Train and promote one first: `hybrid train {name}`.")
 
 
 def load_capability_from_uri(uri: str) -> Capability:

@@ -7,6 +7,8 @@ at the bottom, beside the capabilities.
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
@@ -36,21 +38,32 @@ def read_table(path: Path | str) -> pd.DataFrame:
 
 
 def write_table(frame: pd.DataFrame, path: Path | str) -> None:
+    """Write ``frame`` by extension, atomically: into a hidden file beside ``path``, moved into place only when
+    complete, so a failed or killed write never leaves half a file under the real name."""
     path = Path(path)
     suffix = path.suffix.lower()
+    if suffix not in READERS:
+        raise InputError(f"cannot write {path}: unsupported extension {suffix!r}; use one of {sorted(READERS)}")
     path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.stem}.partial{path.suffix}")
     if suffix in (".csv", ".tsv"):
         frame = _nested_as_json(frame)
     if suffix == ".csv":
-        frame.to_csv(path, index=False)
+        frame.to_csv(partial, index=False)
     elif suffix == ".tsv":
-        frame.to_csv(path, sep="\t", index=False)
+        frame.to_csv(partial, sep="\t", index=False)
     elif suffix in (".jsonl", ".ndjson"):
-        frame.to_json(path, orient="records", lines=True, force_ascii=False)
-    elif suffix == ".parquet":
-        frame.to_parquet(path, index=False)
+        frame.to_json(partial, orient="records", lines=True, force_ascii=False)
     else:
-        raise InputError(f"cannot write {path}: unsupported extension {suffix!r}; use one of {sorted(READERS)}")
+        frame.to_parquet(partial, index=False)
+    os.replace(partial, path)
+
+
+def refuse_overwrite(existing: Iterable[str], added: Iterable[str]) -> None:
+    """Scores are added beside the input's columns, never over them."""
+    clashes = sorted(set(added) & set(existing))
+    if clashes:
+        raise InputError(f"input already has column(s) {clashes}; rename them so no data is overwritten")
 
 
 def _nested_as_json(frame: pd.DataFrame) -> pd.DataFrame:

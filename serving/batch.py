@@ -2,12 +2,11 @@
 
 Every input column is kept; predictions are added as ``<capability>_<field>`` columns. Forecasting
 is the exception: its output is the forecast table, one row per series and future step. The output
-is written to a temporary file and moved into place, so a failed run never leaves half a file.
+is written atomically (``write_table``), so a failed run never leaves half a file.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from fusion.champions import Champions
 from models.base import InputError
 from models.series import parse_timestamps
 from models.settings import HybridSettings
-from models.tables import read_table, write_table
+from models.tables import read_table, refuse_overwrite, write_table
 
 
 @dataclass(frozen=True)
@@ -40,9 +39,7 @@ def score_frame(
             parts.append(pipeline.run(chunk))
             bar.update(len(chunk))
     predictions = pd.concat(parts) if parts else pipeline.run(model_input)
-    clashes = sorted(set(predictions.columns) & set(frame.columns))
-    if clashes:
-        raise InputError(f"input already has column(s) {clashes}; rename them so no data is overwritten")
+    refuse_overwrite(frame.columns, predictions.columns)
     return pd.concat([frame, predictions], axis=1)
 
 
@@ -98,9 +95,7 @@ def score_file(
     else:
         scored = score_frame(frame, pipeline, text_col=text_col, chunk_size=settings.score.chunk_size)
     output_path = Path(output_path)
-    partial = output_path.with_name(f".{output_path.stem}.partial{output_path.suffix}")
-    write_table(scored, partial)
-    os.replace(partial, output_path)
+    write_table(scored, output_path)
     return ScoreReport(
         rows=len(scored),
         output=output_path,

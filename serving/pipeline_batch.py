@@ -13,11 +13,11 @@ A row that fails validation gets its message in ``error``; the job goes on.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import mlflow.models
 import mlflow.pyfunc
 import pandas as pd
 from mlflow.exceptions import MlflowException
@@ -27,7 +27,7 @@ from fusion.table import RESPONSE_COLUMNS, request_frame, typed
 from models.base import InputError
 from models.registry import champion_uri, connect_store
 from models.settings import HybridSettings
-from models.tables import read_table, write_table
+from models.tables import read_table, refuse_overwrite, write_table
 
 PIPELINE_MODEL = "hybrid"
 
@@ -46,11 +46,12 @@ def pipeline_model_uri(settings: HybridSettings, model_uri: str | None = None) -
     return model_uri or champion_uri(PIPELINE_MODEL, settings)
 
 
-def load_pipeline_model(uri: str, settings: HybridSettings) -> mlflow.pyfunc.PyFuncModel:
-    """The registered pipeline; says what to run when there is none yet."""
+def load_pipeline_model(uri: str, settings: HybridSettings, metadata_only: bool = False):
+    """The registered pipeline (or, with ``metadata_only``, its ``ModelInfo``: a check that reads no
+    weights); says what to run when there is none yet."""
     connect_store(settings)
     try:
-        return mlflow.pyfunc.load_model(uri)
+        return mlflow.models.get_model_info(uri) if metadata_only else mlflow.pyfunc.load_model(uri)
     except MlflowException as error:
         raise InputError(f"cannot load {uri}: {error.message}. Register the pipeline first: "
                          "`hybrid register pipeline`.") from None
@@ -61,9 +62,7 @@ def score_pipeline_file(input_path: Path, output_path: Path, settings: HybridSet
                         model: mlflow.pyfunc.PyFuncModel | None = None, say=print) -> PipelineScoreReport:
     input_path, output_path = Path(input_path), Path(output_path)
     frame = read_table(input_path).reset_index(drop=True)
-    clashes = sorted(set(RESPONSE_COLUMNS) & set(frame.columns))
-    if clashes:
-        raise InputError(f"input already has column(s) {clashes}; rename them so no data is overwritten")
+    refuse_overwrite(frame.columns, RESPONSE_COLUMNS)
     requests = request_frame(frame, text_col)
     uri = pipeline_model_uri(settings, model_uri)
     model = model or load_pipeline_model(uri, settings)
@@ -84,16 +83,13 @@ def score_pipeline_file(input_path: Path, output_path: Path, settings: HybridSet
                 continue
             chunk = requests.iloc[start : start + chunk_size]
             scored = typed(model.predict(chunk)).set_axis(chunk.index)
-            write_table(scored, parts / f".part-{i:05d}.partial.parquet")
-            os.replace(parts / f".part-{i:05d}.partial.parquet", parts / f"part-{i:05d}.parquet")
+            write_table(scored, parts / f"part-{i:05d}.parquet")  # atomic: a killed write leaves no chunk
             bar.update(len(chunk))
 
     scored = pd.concat([_read_part(parts, i) for i in range(len(starts))]) if starts else typed(
         pd.DataFrame(columns=list(RESPONSE_COLUMNS)))
     result = pd.concat([frame, scored.reset_index(drop=True)], axis=1)
-    partial = output_path.with_name(f".{output_path.stem}.partial{output_path.suffix}")
-    write_table(result, partial)
-    os.replace(partial, output_path)
+    write_table(result, output_path)
     shutil.rmtree(parts, ignore_errors=True)
     return PipelineScoreReport(rows=len(result), output=output_path, model_uri=uri, chunks=len(starts),
                                resumed_chunks=len(done), errors=int(result["error"].notna().sum()))

@@ -22,10 +22,10 @@ import pandas as pd
 
 from fusion.table import RESPONSE_COLUMNS, request_frame, typed
 from models.base import InputError
-from models.registry import champion_uri, connect_store, load_pyfunc
+from models.registry import champion_uri, connect_store, model_info
 from serving.pipeline_batch import PIPELINE_MODEL, load_pipeline_model
 from models.settings import HybridSettings
-from models.tables import read_table, write_table
+from models.tables import read_table, refuse_overwrite, write_table
 
 _ROW = "__row"  # the input order, carried through Spark's partitions
 
@@ -53,9 +53,7 @@ def score_with_spark(input_path: Path, output_path: Path, settings: HybridSettin
     if pipeline:
         uri = model_uri or champion_uri(PIPELINE_MODEL, settings)
         frame = read_table(input_path).reset_index(drop=True)
-        clashes = sorted(set(RESPONSE_COLUMNS) & set(frame.columns))
-        if clashes:
-            raise InputError(f"input already has column(s) {clashes}; rename them so no data is overwritten")
+        refuse_overwrite(frame.columns, RESPONSE_COLUMNS)
         model_input = request_frame(frame, text_col)
         result_columns = dict(RESPONSE_COLUMNS)
     else:
@@ -65,7 +63,7 @@ def score_with_spark(input_path: Path, output_path: Path, settings: HybridSettin
         frame = read_table(input_path).reset_index(drop=True)
         model_input, result_columns = _capability_io(uri, frame, text_col)
     if pipeline:  # fails here, naming the command to run, rather than inside an executor
-        load_pipeline_model(uri, settings)
+        load_pipeline_model(uri, settings, metadata_only=True)
 
     own_session = spark is None
     spark = spark or spark_session(master)
@@ -80,9 +78,7 @@ def score_with_spark(input_path: Path, output_path: Path, settings: HybridSettin
         prefix = capabilities[0]
         scored = scored.add_prefix(f"{prefix}_")
     result = pd.concat([frame, scored.reset_index(drop=True)], axis=1)
-    partial = output_path.with_name(f".{output_path.stem}.partial{output_path.suffix}")
-    write_table(result, partial)
-    os.replace(partial, output_path)
+    write_table(result, output_path)
     return {"rows": len(result), "output": str(output_path), "model_uri": uri, "engine": "spark", "master": master}
 
 
@@ -147,9 +143,10 @@ def _loaded(path: str):
 
 
 def _capability_io(uri: str, frame: pd.DataFrame, text_col: str) -> tuple[pd.DataFrame, dict[str, str]]:
-    """A single capability's input columns and its output schema, from the model's own signature."""
-    model = load_pyfunc(uri)
-    needed = model.metadata.get_input_schema().input_names()
+    """A single capability's input columns and its output schema, from the model's own signature (its
+    metadata only: the executors load the model)."""
+    model = model_info(uri)
+    needed = model.signature.inputs.input_names()
     source = {c: text_col if c == "text" else c for c in needed}
     missing = [source[c] for c in needed if source[c] not in frame.columns]
     if missing:
@@ -159,7 +156,7 @@ def _capability_io(uri: str, frame: pd.DataFrame, text_col: str) -> tuple[pd.Dat
                          "use --engine pandas")
     spark_types = {"string": "string", "double": "double", "float": "double", "long": "long", "integer": "long",
                    "boolean": "boolean"}
-    outputs = model.metadata.get_output_schema()
+    outputs = model.signature.outputs
     result = {}
     for spec in outputs.inputs:
         kind = getattr(spec.type, "name", str(spec.type))
