@@ -5,7 +5,8 @@ one run, plus batch scoring against the raw model and Spark beside pandas.
 
 Closed-loop load: ``c`` clients (threads), each sending its next request when the last one is answered,
 for ``--seconds`` per level, at concurrency 1, 4, 16, 64. Requests (fresh sample tickets, each text sent
-once per level so nothing is answered from memory of an earlier identical text):
+once in the whole run, every kind and level on texts of its own, so nothing is answered from memory of an
+earlier identical text):
 - ``/classify``: one ticket per request (intent);
 - ``/predict`` ``ml text`` (tasks intent, sentiment, ner), ``series`` (anomaly, forecast on a sample
   series), ``genai`` (answer only, offline extractive generator), ``both`` (routed by the dispatcher).
@@ -40,12 +41,12 @@ import pandas as pd
 # the project first: this file's own name would otherwise shadow the `serving` package
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from fusion.confidence_data import sample_series  # noqa: E402
 from fusion.pipeline import HybridPipeline  # noqa: E402
 from fusion.schemas import PredictRequest  # noqa: E402
 from models.settings import get_settings  # noqa: E402
 from report import machine, write_report  # noqa: E402
 from serving.server import ServiceProcess  # noqa: E402
-from training.datasets import sample_data_dir  # noqa: E402
 from training.sample_data import generate_tickets  # noqa: E402
 
 PREDICT_KINDS = ("ml text", "series", "genai", "both")
@@ -126,8 +127,11 @@ def summary(latencies: list[float], wall: float, errors: int) -> dict:
 
 
 def load_levels(call, pool: list[str], levels: list[int], seconds: float) -> dict:
-    call(pool[0])  # first call outside the timing
-    return {str(c): closed_loop(call, pool, c, seconds) for c in levels}
+    """One closed-loop run per level, each on texts of its own: serving remembers recent texts (embeddings,
+    entities), so a level reusing an earlier level's texts would be timed faster than new traffic."""
+    call(pool[-1])  # first call outside the timing, on a text no level sends
+    size = (len(pool) - 1) // len(levels)
+    return {str(c): closed_loop(call, pool[k * size:(k + 1) * size], c, seconds) for k, c in enumerate(levels)}
 
 
 def best(levels: dict) -> dict:
@@ -135,7 +139,10 @@ def best(levels: dict) -> dict:
     return {"concurrency": int(concurrency), **figures}
 
 
-def http_section(settings, env: dict, pools: dict, series: dict, levels: list[int], seconds: float, kinds) -> dict:
+def http_section(settings, env: dict, pools: dict, series: dict, levels: list[int], seconds: float, kinds,
+                 open_loop_seconds: float | None = None) -> dict:
+    """Closed-loop levels for /classify and each /predict kind over HTTP; with ``open_loop_seconds``, then an
+    open-loop /classify load at half of its best closed-loop rate on the same server (``"open_loop"``)."""
     port = 3000 + os.getpid() % 2000
     with tempfile.TemporaryDirectory() as tmp, ServiceProcess(port=port, log_path=Path(tmp) / "server.log", env=env) as server:
         local = threading.local()
@@ -153,6 +160,8 @@ def http_section(settings, env: dict, pools: dict, series: dict, levels: list[in
             def predict(text: str, kind=kind) -> None:
                 client().post("/predict", json=predict_body(kind, text, series)).raise_for_status()
             out[f"/predict {kind}"] = load_levels(predict, pools[kind], levels, seconds)
+        if open_loop_seconds:
+            out["open_loop"] = open_loop(classify, pools["open_loop"], best(out["/classify"])["rps"] / 2, open_loop_seconds)
         return out
 
 
@@ -250,14 +259,13 @@ def main() -> None:
 
     began = time.perf_counter()
     settings = get_settings()
-    texts = generate_tickets(n=max(args.batch_rows, 6000), seed=args.seed)["text"].tolist()
+    # enough distinct tickets that every kind and level gets texts of its own (about 1,600 each)
+    texts = generate_tickets(n=max(args.batch_rows, 40000), seed=args.seed)["text"].tolist()
     distinct = list(dict.fromkeys(texts))
-    share = len(distinct) // 6
-    pools = {name: distinct[i * share:(i + 1) * share] for i, name in enumerate(["classify", *PREDICT_KINDS])}
-    frame = pd.read_csv(sample_data_dir(settings) / "series.csv")
-    one = frame[frame["series_id"] == frame["series_id"].iloc[0]]
-    series = {"series_id": str(one["series_id"].iloc[0]), "timestamps": one["timestamp"].tolist(),
-              "values": one["value"].tolist()}
+    names = ["classify", *PREDICT_KINDS, "open_loop"]
+    share = len(distinct) // len(names)
+    pools = {name: distinct[i * share:(i + 1) * share] for i, name in enumerate(names)}
+    series = sample_series(settings)
 
     if args.batch_only:
         batch = batch_section(settings, texts[: args.batch_rows], args.pipeline_rows, spark=not args.no_spark)
@@ -270,21 +278,11 @@ def main() -> None:
     pipeline = HybridPipeline.from_settings(settings)
     in_process = in_process_section(pipeline, pools, series, levels, args.seconds)
     del pipeline
-    print("HTTP, adaptive batching on ...", file=sys.stderr)
-    http = http_section(settings, {}, pools, series, levels, args.seconds, PREDICT_KINDS)
-    saturation = best(http["/classify"])["rps"]
-    print("HTTP, open loop at half of saturation; then batching off ...", file=sys.stderr)
-    with tempfile.TemporaryDirectory() as tmp, ServiceProcess(port=3000 + os.getpid() % 2000 + 1,
-                                                             log_path=Path(tmp) / "server.log") as server:
-        local = threading.local()
-
-        def classify(text: str) -> None:
-            if not hasattr(local, "client"):
-                local.client = httpx.Client(base_url=server.url, timeout=60)
-            local.client.post("/classify", json={"texts": [text]}).raise_for_status()
-
-        classify(pools["classify"][0])
-        half = open_loop(classify, pools["classify"], saturation / 2, max(args.seconds, 8.0))
+    print("HTTP, adaptive batching on (then open loop at half of saturation) ...", file=sys.stderr)
+    http = http_section(settings, {}, pools, series, levels, args.seconds, PREDICT_KINDS,
+                        open_loop_seconds=max(args.seconds, 8.0))
+    half = http.pop("open_loop")
+    print("HTTP, batching off ...", file=sys.stderr)
     unbatched = http_section(settings, {"HYBRID_SERVE__ADAPTIVE_BATCHING": "false"}, pools, series, levels,
                              args.seconds, kinds=())
     print("batch scoring ...", file=sys.stderr)
