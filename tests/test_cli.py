@@ -45,6 +45,16 @@ def test_predict_rejects_bad_requests_before_loading_anything(args: tuple[str, .
     assert result.exit_code == 2 and message in result.output, result.output
 
 
+@pytest.mark.parametrize(("args", "message"), [
+    (("score", "--input", "in.csv", "--output", "out.csv", "--pipeline", "--engine", "flink"), "--engine"),
+    (("score", "--input", "in.csv", "--output", "out.csv", "--capabilities", "translate"), "--capabilities"),
+    (("register", "widget"), "hybrid register pipeline"),
+])
+def test_batch_and_register_reject_bad_arguments_naming_them(args: tuple[str, ...], message: str) -> None:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 2 and message in result.output, result.output
+
+
 @pytest.mark.integration
 def test_train_on_a_user_file_prints_one_json_line_last(settings, tickets: pd.DataFrame, tmp_path: Path) -> None:
     renamed = tickets.rename(columns={"text": "message", "intent": "topic"})[["message", "topic"]]
