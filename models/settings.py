@@ -306,8 +306,10 @@ class CacheSettings(_Section):
 class ServeSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(3000, ge=1, le=65535)
-    #: merge concurrent /classify, /sentiment and /ner requests into one model call (BentoML adaptive batching)
-    adaptive_batching: bool = True
+    #: merge concurrent /classify, /sentiment and /ner requests into one model call (BentoML adaptive batching).
+    #: Off by default: on CPU it did not pay (0.84x the throughput without it on 2 cores, bench/serving.py),
+    #: and its dispatcher answers 503 "process is overloaded" to a burst it expects to exceed max_latency_ms.
+    adaptive_batching: bool = False
     max_batch_size: int = Field(256, gt=0)
     max_latency_ms: int = Field(1000, gt=0)
     max_texts_per_request: int = Field(1000, gt=0)
@@ -317,6 +319,17 @@ class ServeSettings(_Section):
     #: core). The pipeline runs a request's models side by side, and each using every core oversubscribes them:
     #: on 2 cores an ML-only text request took 98 ms at p50 with 2 threads, 50 ms with 1 (bench/hybrid.py).
     torch_threads: int | None = Field(1, ge=1)
+    #: requests a worker computes at once (BentoML runs synchronous endpoints through a limiter of this many
+    #: threads; its default, 1, serialises every request, so one slow /ask holds up every /classify)
+    threads: int = Field(4, ge=1)
+    #: service worker processes, each with its own copy of the models (about 1.1 GB each on the sample models).
+    #: The models' Python (tokenising, sklearn) holds the GIL, so one process keeps about one core busy: on 2
+    #: cores, /classify served 50/s with one worker and 80/s with two (bench/serving.py). None: one per core,
+    #: at most 4. Several workers share the semantic cache only through Redis ([cache].backend = "redis").
+    workers: int | None = Field(None, ge=1)
+
+    def worker_count(self) -> int:
+        return self.workers or min(os.cpu_count() or 1, 4)
 
 
 class ScoreSettings(_Section):

@@ -233,8 +233,11 @@ def serve(
 
 @app.command()
 def score(
-    input: Annotated[Path, typer.Option("--input", help="file to score (.csv .tsv .jsonl .parquet)")],
-    output: Annotated[Path, typer.Option("--output", help="where to write it; format from the extension")],
+    input: Annotated[str, typer.Option("--input", help="file to score (.csv .tsv .jsonl .parquet); with --engine "
+                                       "spark also a folder of Parquet files or a cluster URI (hdfs://, s3a://)")],
+    output: Annotated[str, typer.Option("--output", help="where to write it; format from the extension. With "
+                                        "--engine spark, a path with no extension is a Parquet dataset written by "
+                                        "the executors (for data that does not fit one machine)")],
     capabilities: Annotated[str, typer.Option("--capabilities", help="comma-separated capabilities to run")] = "intent",
     pipeline: Annotated[bool, typer.Option("--pipeline", help="score every row as one /predict request through the "
                                            "registered hybrid pipeline (columns: text, question, series, features, "
@@ -242,7 +245,7 @@ def score(
     model_uri: Annotated[Optional[str], typer.Option("--model-uri", help="with --pipeline: the pipeline model "
                                                      "(default: models:/hybrid@champion)")] = None,
     engine: Annotated[str, typer.Option("--engine", help="pandas (chunked, resumable) or spark "
-                                        "(mlflow.pyfunc.spark_udf; Parquet or CSV in and out)")] = "pandas",
+                                        "(Spark reads and writes the data; Parquet, CSV or JSONL)")] = "pandas",
     master: Annotated[str, typer.Option("--master", help="with --engine spark: the Spark master")] = "local[2]",
     chunk_size: Annotated[Optional[int], typer.Option("--chunk-size", min=1, help="rows per chunk "
                                                       "(default: [score].chunk_size)")] = None,
@@ -278,7 +281,7 @@ def score(
         elif pipeline:
             from serving.pipeline_batch import score_pipeline_file
 
-            result = score_pipeline_file(input, output, settings, model_uri=model_uri, text_col=text_col,
+            result = score_pipeline_file(Path(input), Path(output), settings, model_uri=model_uri, text_col=text_col,
                                          chunk_size=chunk_size, say=lambda m: typer.echo(m, err=True))
             _emit({"rows": result.rows, "output": str(result.output), "model_uri": result.model_uri,
                    "chunks": result.chunks, "resumed_chunks": result.resumed_chunks, "rows_with_error": result.errors})
@@ -287,7 +290,7 @@ def score(
 
             if chunk_size:
                 settings = settings.model_copy(update={"score": settings.score.model_copy(update={"chunk_size": chunk_size})})
-            report = score_file(input, output, names, settings, text_col=text_col)
+            report = score_file(Path(input), Path(output), names, settings, text_col=text_col)
             _emit({"rows": report.rows, "output": str(report.output), "columns_added": report.columns_added,
                    "models": report.models})
     except (InputError, NoChampionError) as error:

@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 
 from fusion.table import RESPONSE_COLUMNS
+from models.base import InputError
 from models.tables import read_table
 
 pytestmark = pytest.mark.integration
@@ -139,21 +140,66 @@ def test_score_cli_with_pipeline_writes_json_report(settings, registered, reques
     assert read_table(output)["id"].tolist() == ROWS["id"].tolist()
 
 
-@pytest.mark.skipif(shutil.which("java") is None, reason="Spark needs a Java runtime")
-def test_spark_gives_the_same_table_as_pandas(settings, registered, requests_csv, tmp_path) -> None:
+@pytest.fixture(scope="module")
+def spark():
+    """One local Spark session for the module's Spark tests (starting one takes seconds)."""
     pytest.importorskip("pyspark")
+    if shutil.which("java") is None:
+        pytest.skip("Spark needs a Java runtime")
+    from serving.spark_batch import spark_session
+
+    session = spark_session("local[2]")
+    yield session
+    session.stop()
+
+
+def test_spark_gives_the_same_table_as_pandas(settings, registered, requests_csv, spark, tmp_path) -> None:
+    """Spark reads the CSV itself; the gathered file and the executors' Parquet dataset both match pandas."""
     from serving.pipeline_batch import score_pipeline_file
     from serving.spark_batch import score_with_spark
 
     score_pipeline_file(requests_csv, tmp_path / "pandas.parquet", settings, model_uri=registered.model_uri,
                         text_col="message", progress=False, say=lambda m: None)
-    report = score_with_spark(requests_csv, tmp_path / "spark.parquet", settings, master="local[2]",
-                              model_uri=registered.model_uri, text_col="message")
-    assert report["rows"] == len(ROWS)
+    report = score_with_spark(requests_csv, tmp_path / "spark.parquet", settings, model_uri=registered.model_uri,
+                              text_col="message", spark=spark)
+    assert report["rows"] == len(ROWS) and report["written_by"] == "driver, one file"
+    dataset = score_with_spark(requests_csv, tmp_path / "scored", settings, model_uri=registered.model_uri,
+                               text_col="message", spark=spark)
+    assert dataset["rows"] == len(ROWS) and dataset["written_by"] == "executors, a Parquet dataset"
+    assert (tmp_path / "scored" / "_SUCCESS").exists()
+
+    by_pandas = read_table(tmp_path / "pandas.parquet").drop(columns="request_id")
+    by_spark = read_table(tmp_path / "spark.parquet").drop(columns="request_id")
+    pd.testing.assert_frame_equal(by_spark, by_pandas, check_dtype=False, check_exact=False, rtol=1e-6)
+    # the second Spark job runs in the same Python workers, whose semantic cache now holds the answers
+    by_dataset = pd.read_parquet(tmp_path / "scored").drop(columns="request_id")
+    served = by_dataset.pop("answer_generator")
+    for got, want in zip(served.astype(object), by_pandas["answer_generator"].astype(object)):
+        assert got == "cache" or (pd.isna(got) and pd.isna(want)) or got == want, (got, want)
+    pd.testing.assert_frame_equal(by_dataset, by_pandas.drop(columns="answer_generator"), check_dtype=False,
+                                  check_exact=False, rtol=1e-6)
+    with pytest.raises(InputError, match="already exists"):  # a dataset is never written over
+        score_with_spark(requests_csv, tmp_path / "scored", settings, model_uri=registered.model_uri,
+                         text_col="message", spark=spark)
+
+
+def test_spark_scores_one_capability_like_pandas(settings, champion, spark, tmp_path) -> None:
+    from serving.batch import score_file
+    from serving.spark_batch import score_with_spark
+
+    source = tmp_path / "texts.parquet"
+    pd.DataFrame({"id": range(6), "message": ["my card was stolen", "reset my password please", "refund now",
+                                                 "where is my parcel", "thanks, all good", "the app crashes"]}
+                 ).to_parquet(source, index=False)
+    score_file(source, tmp_path / "pandas.parquet", ["intent"], settings, text_col="message")
+    score_with_spark(source, tmp_path / "spark.parquet", settings, pipeline=False, capabilities=["intent"],
+                     text_col="message", spark=spark)
     by_pandas, by_spark = read_table(tmp_path / "pandas.parquet"), read_table(tmp_path / "spark.parquet")
     assert list(by_spark.columns) == list(by_pandas.columns)
-    pd.testing.assert_frame_equal(by_spark.drop(columns="request_id"), by_pandas.drop(columns="request_id"),
-                                  check_dtype=False, check_exact=False, rtol=1e-6)
+    pd.testing.assert_frame_equal(by_spark, by_pandas, check_dtype=False, check_exact=False, rtol=1e-6)
+    with pytest.raises(InputError, match="--text-col"):
+        score_with_spark(source, tmp_path / "other.parquet", settings, pipeline=False, capabilities=["intent"],
+                         spark=spark)
 
 
 @pytest.mark.skipif(os.environ.get("HYBRID_SKIP_FRESH_VENV") == "1", reason="HYBRID_SKIP_FRESH_VENV=1")
