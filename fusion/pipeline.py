@@ -53,6 +53,7 @@ from fusion.schemas import (
     SentimentPrediction,
     SeriesIn,
     TabularAnomalyResult,
+    check_series_points,
 )
 from fusion.signals import part_signals
 from models.base import InputError
@@ -215,9 +216,17 @@ class HybridPipeline:
             value = getattr(request, field)
             if value is not None and len(value) > limit:
                 raise InputError(f"{field}: {len(value)} characters; at most {limit} ([serve].max_text_chars)")
-        if request.series and len(request.series) > self.settings.serve.max_series_per_request:
-            raise InputError(f"series: {len(request.series)} series; at most {self.settings.serve.max_series_per_request} "
+        serve = self.settings.serve
+        if request.series and len(request.series) > serve.max_series_per_request:
+            raise InputError(f"series: {len(request.series)} series; at most {serve.max_series_per_request} "
                              "([serve].max_series_per_request)")
+        try:
+            check_series_points(request.series or [], serve.max_series_points)
+        except ValueError as error:
+            raise InputError(str(error)) from None
+        if request.features and len(request.features) > serve.max_features:
+            raise InputError(f"features: {len(request.features)} names; at most {serve.max_features} "
+                             "([serve].max_features)")
 
     def _guard_texts(self, request: PredictRequest) -> tuple[dict[str, Any], float]:
         """The input guard's verdict on each distinct text of the request (the text, a separate question),

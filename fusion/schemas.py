@@ -36,6 +36,18 @@ class LoadedModel(BaseModel):
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 
 
+MAX_HORIZON = 10_000  # forecast steps one request may ask for
+
+
+def check_series_points(series: list[SeriesIn], limit: int) -> list[SeriesIn]:
+    """A series past ``limit`` points is refused by its position, before any model sees it."""
+    for i, one in enumerate(series):
+        if len(one.values) > limit:
+            raise ValueError(f"series.{i}: {len(one.values):,} points; at most {limit:,} per series "
+                             "([serve].max_series_points)")
+    return series
+
+
 class SeriesIn(BaseModel):
     """One series: timestamps in increasing order, each with a finite value."""
 
@@ -47,6 +59,17 @@ class SeriesIn(BaseModel):
     def _same_length(self) -> SeriesIn:
         if len(self.timestamps) != len(self.values):
             raise ValueError(f"timestamps has {len(self.timestamps)} items but values has {len(self.values)}; give one value per timestamp")
+        for i in range(1, len(self.timestamps)):
+            try:
+                increasing = self.timestamps[i] > self.timestamps[i - 1]
+            except TypeError:  # one with a time zone, one without
+                raise ValueError(f"timestamps: item {i} has a time zone and item {i - 1} has none, or the other way "
+                                 "round; give every timestamp the same kind") from None
+            if not increasing:
+                kind = "is a duplicate timestamp of" if self.timestamps[i] == self.timestamps[i - 1] else \
+                    "comes before (not sorted)"
+                raise ValueError(f"timestamps: item {i} ({self.timestamps[i].isoformat()}) {kind} item {i - 1}; "
+                                 "give them in increasing order, without repeats")
         return self
 
 
@@ -158,7 +181,7 @@ class PredictRequest(BaseModel):
                             description="the search collection the GenAI path answers from")
     tenant: str = Field("default", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$",
                         description="the semantic cache's scope")
-    horizon: int | None = Field(None, ge=1, le=10_000, description="forecast steps ahead (default: the model's)")
+    horizon: int | None = Field(None, ge=1, le=MAX_HORIZON, description="forecast steps ahead (default: the model's)")
 
     @model_validator(mode="after")
     def _something_given(self) -> PredictRequest:

@@ -277,6 +277,8 @@ class GuardrailSettings(_Section):
 
     max_question_chars: int = Field(2000, gt=0)
     redact_pii: bool = True
+    #: ISO 3166 regions whose national phone numbers (without +) are redacted; international ones always are
+    phone_regions: list[str] = Field(default_factory=lambda: ["US", "GB"], min_length=1)
     block_injection: bool = True
     #: an answer sentence whose best support in the context is below this is flagged ungrounded
     grounding_threshold: float = Field(0.5, gt=0.0, le=1.0)
@@ -315,6 +317,10 @@ class ServeSettings(_Section):
     max_texts_per_request: int = Field(1000, gt=0)
     max_text_chars: int = Field(10_000, gt=0)
     max_series_per_request: int = Field(100, gt=0)
+    max_series_points: int = Field(100_000, gt=0)
+    max_features: int = Field(1_000, gt=0)   # names in one /predict feature row
+    #: a request body past this is refused (413) before it is parsed
+    max_body_mb: float = Field(32.0, gt=0)
     #: torch threads per model call in a process that runs the hybrid pipeline (None: torch's default, one per
     #: core). The pipeline runs a request's models side by side, and each using every core oversubscribes them:
     #: on 2 cores an ML-only text request took 98 ms at p50 with 2 threads, 50 ms with 1 (bench/hybrid.py).

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import itertools
 import json
+import warnings
 from contextlib import contextmanager
 from typing import Annotated, Any, Generator, Iterator, Literal
 
 import bentoml
 import bentoml.exceptions
 import pandas as pd
-from pydantic import Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints
 from starlette.responses import StreamingResponse
 
 from fusion.ask import AskRequest
@@ -29,6 +30,7 @@ from fusion.schemas import (
     EntitySpan,
     ForecastResult,
     IntentPrediction,
+    MAX_HORIZON,
     LoadedModel,
     PredictRequest,
     PredictResponse,
@@ -37,6 +39,7 @@ from fusion.schemas import (
     SearchResult,
     SentimentPrediction,
     SeriesIn,
+    check_series_points,
 )
 from models.base import InputError
 from models.catalog import CAPABILITIES
@@ -45,6 +48,7 @@ from models.rag.factory import collection_store, open_retriever, query_encoder
 from models.rag.retriever import HybridRetriever
 from models.settings import get_settings
 from models.registry import NoChampionError
+from serving.api_contract import ApiContract
 from serving.readiness import Readiness, ReadinessReport
 
 settings = get_settings()
@@ -52,7 +56,9 @@ READINESS = Readiness()  # this worker's /readyz report, published when __init__
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=settings.serve.max_text_chars)]
 Texts = Annotated[list[Text], Field(min_length=1, max_length=settings.serve.max_texts_per_request)]
-Series = Annotated[list[SeriesIn], Field(min_length=1, max_length=settings.serve.max_series_per_request)]
+Series = Annotated[list[SeriesIn], Field(min_length=1, max_length=settings.serve.max_series_per_request),
+                   AfterValidator(lambda series: check_series_points(series, settings.serve.max_series_points))]
+Horizon = Annotated[int, Field(ge=1, le=MAX_HORIZON)]
 Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 # Adaptive batching: concurrent requests are merged into one model call.
 BATCHED = dict(batchable=settings.serve.adaptive_batching, max_batch_size=settings.serve.max_batch_size, max_latency_ms=settings.serve.max_latency_ms)
@@ -77,8 +83,20 @@ class HybridService:
         self.retrievers: dict[str, HybridRetriever] = {}
         self.pipeline = HybridPipeline.from_settings(settings, self.champions, encoder=self.encoder,
                                                      retrievers=self._retriever)
+        self._warm_pipeline()
         READINESS.report = {"capabilities": {name: m.version for name, m in self.champions.loaded.items()},
                             "failed": self.champions.failed, "collections": collection_store(settings).names()}
+
+    def _warm_pipeline(self) -> None:
+        """One /predict through the text models before this worker says it is ready: the pipeline swaps them to
+        ONNX and checks them against PyTorch on their first call, which would otherwise land on a caller
+        (seconds, once per worker)."""
+        tasks = [name for name in ("intent", "sentiment", "ner") if name in self.champions.models]
+        if tasks:
+            try:
+                self.pipeline.predict(PredictRequest(text="warm up", tasks=tasks))
+            except Exception as error:  # noqa: BLE001 - a cold first call is slower, not wrong
+                warnings.warn(f"warm-up request failed: {type(error).__name__}: {error}", RuntimeWarning, stacklevel=1)
 
     def _predict(self, capability: str, batch: pd.DataFrame) -> pd.DataFrame:
         with _http_errors():
@@ -118,7 +136,7 @@ class HybridService:
         return anomaly_results(self._predict("anomaly", frame), frame)
 
     @bentoml.api
-    def forecast(self, series: Series, horizon: Annotated[int | None, Field(ge=1)] = None) -> list[ForecastResult]:
+    def forecast(self, series: Series, horizon: Horizon | None = None) -> list[ForecastResult]:
         """Point forecasts with 80% and 95% intervals for each series, ``horizon`` steps past its last timestamp."""
         with _http_errors():
             frame = series_frame(series)
@@ -180,11 +198,14 @@ class HybridService:
 
 
 HybridService.add_asgi_middleware(ReadinessReport, readiness=READINESS)
+HybridService.add_asgi_middleware(ApiContract, max_body_bytes=int(settings.serve.max_body_mb * 2**20))  # one error body, and
+# /docs.json that says what is sent
 # BentoML finds a list response's media type by building its JSON schema, on every response (a tenth of a
 # /classify request's time under load, bench/serving.py); it is fixed, so say it once.
 for _method in HybridService.apis.values():
     if _method.output_spec.media_type is None and _method.output_spec.mime_type() == "application/json":
         _method.output_spec.media_type = "application/json"
+HybridService.apis["ask_stream"].output_spec.media_type = "text/event-stream"  # what it sends, not text/plain
 
 
 @contextmanager

@@ -124,7 +124,13 @@ def _read(spark, path: str):
         raise InputError(f"--input: Spark cannot read {path}: {str(error).splitlines()[0]}") from error
     if _ROW in frame.columns:
         raise InputError(f"--input: the column {_ROW!r} is reserved for the row order; rename it")
-    return frame.withColumn(_ROW, F.monotonically_increasing_id())
+    frame = frame.withColumn(_ROW, F.monotonically_increasing_id())
+    cores = spark.sparkContext.defaultParallelism
+    if frame.rdd.getNumPartitions() < cores:
+        # one file under the block size is one partition, which one core scores while the rest wait: spread it
+        # over every core, in ranges of the row order, each range in order, so the part files stay in order
+        frame = frame.repartitionByRange(cores, _ROW).sortWithinPartitions(_ROW)
+    return frame
 
 
 def _udf_over(spark, uri: str, frame, capability: str, text_col: str):

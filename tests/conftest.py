@@ -193,3 +193,15 @@ def reranker_champion(settings: HybridSettings, kb_collection):
     result = train_capability(build_capability("reranker", settings), splits, settings)
     assert result.promoted, result.decision
     return result
+
+
+@pytest.fixture(scope="session")
+def server(champion, ner_champion, anomaly_champion, forecast_champion, reranker_champion, kb_collection,
+           tmp_path_factory: pytest.TempPathFactory):
+    """One real `bentoml serve` on a free port for the session's HTTP tests (tests/test_service.py,
+    tests/test_bad_requests.py), over the session's champions and knowledge base."""
+    from serving.server import ServiceProcess, free_port
+
+    log_path = tmp_path_factory.mktemp("server") / "server.log"
+    with ServiceProcess(port=free_port(), log_path=log_path) as running:
+        yield running

@@ -56,9 +56,18 @@ def test_each_pii_kind_is_found(text: str, kind: str) -> None:
     "I paid $84.20 on 2024-05-01 for 2 items.",    # amounts and ISO dates are not PII
     "card 4111 1111 1111 1112 failed",             # fails Luhn: not a card number
     "ticket T00123 from 12/12",
+    "order 2024 1234 shipped",                     # a phone number's shape, but no valid US or UK number
+    "invoice 0000 0000 0000 due",
 ])
 def test_ordinary_numbers_are_not_pii(text: str) -> None:
     assert find_pii(text) == ()
+
+
+def test_national_numbers_are_read_in_the_configured_regions() -> None:
+    berlin = "call 030 901820 please"
+    assert find_pii(berlin) == ()                                   # not a US or UK number
+    assert [s.type for s in find_pii(berlin, regions=["DE"])] == ["PHONE"]
+    assert [s.type for s in find_pii("call +49 30 901820 please")] == ["PHONE"]  # international: any region
 
 
 def test_redaction_replaces_values_and_keeps_original_offsets() -> None:

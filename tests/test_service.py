@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -13,14 +15,6 @@ import pytest
 from serving.server import ServiceProcess, free_port
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def server(champion, ner_champion, anomaly_champion, forecast_champion, reranker_champion, kb_collection,
-           tmp_path_factory: pytest.TempPathFactory):
-    log_path = tmp_path_factory.mktemp("server") / "server.log"
-    with ServiceProcess(port=free_port(), log_path=log_path) as running:
-        yield running
 
 
 def post(server: ServiceProcess, route: str, body, **kwargs) -> httpx.Response:
@@ -203,6 +197,39 @@ def test_operational_endpoints(server) -> None:
     assert "bentoml_service_request" in metrics
     spec = httpx.get(f"{server.url}/docs.json", timeout=5).json()
     assert {"/classify", "/sentiment", "/ner", "/anomaly", "/forecast", "/search"} <= set(spec["paths"])
+
+
+def test_the_schema_says_what_the_service_sends(server) -> None:
+    """OpenAPI 3.1 (so an optional field may be null) and one error body, documented and sent."""
+    spec = httpx.get(f"{server.url}/docs.json", timeout=5).json()
+    assert spec["openapi"] == "3.1.0"
+    ask = spec["components"]["schemas"]["AskResponseIODescriptor"]["properties"]
+    assert {"type": "null"} in ask["cache_similarity"]["anyOf"] and {"type": "null"} in ask["model"]["anyOf"]
+    for route, body, status in [("/classify", {"texts": [""]}, 400), ("/sentiment", {"texts": ["great"]}, 404),
+                                ("/search", {"query": "card", "collection": "nope"}, 404)]:
+        documented = spec["paths"][route]["post"]["responses"][str(status)]["content"]["application/json"]
+        assert documented["schema"] == {"$ref": "#/components/schemas/ErrorResponse"}
+        response = post(server, route, body)
+        assert response.status_code == status
+        sent = response.json()
+        assert set(sent) == {"error", "detail"} and isinstance(sent["error"], str) and isinstance(sent["detail"], list)
+    assert post(server, "/classify", {"texts": [""]}).json()["error"].startswith("texts.0: ")
+
+
+def test_fuzzed_from_its_own_schema_no_5xx_and_every_response_as_documented(server, tmp_path) -> None:
+    """schemathesis over every operation in /docs.json: valid and invalid bodies, bounded examples each."""
+    schemathesis = Path(sys.executable).with_name("schemathesis")
+    if not schemathesis.exists():
+        pytest.skip("schemathesis is not installed (pip install -e '.[dev]')")
+    checks = ("not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,"
+              "negative_data_rejection")
+    done = subprocess.run(
+        [str(schemathesis), "--no-color", "run", f"{server.url}/docs.json", "--checks", checks, "--max-examples", "12",
+         "--phases", "examples,fuzzing", "--seed", "7", "--request-timeout", "60",
+         "--report", "junit", "--report-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=900, cwd=tmp_path)  # its example cache stays out of the repo
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
+    assert httpx.get(f"{server.url}/readyz", timeout=10).status_code == 200  # and it still serves
 
 
 @pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid", "rerank"])

@@ -82,7 +82,7 @@ class InputGuard:
             source = f"rule {rule!r}" if rule else "classifier"
             detail = f"prompt-injection score {score:.2f} >= {threshold:.2f} ({source})"
             events.append(GuardEvent("input", "injection", "blocked" if blocked else "flagged", detail))
-        redaction = redact(text, self.ner)
+        redaction = redact(text, self.ner, self.settings.phone_regions)
         if redaction.spans:
             action = "redacted" if self.settings.redact_pii else "flagged"
             events.append(GuardEvent("input", "pii", action, f"{action} {redaction.summary}"))

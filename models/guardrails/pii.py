@@ -5,8 +5,8 @@
     result.spans   # (PiiSpan(type="EMAIL", start=5, end=19), PiiSpan(type="PHONE", start=28, end=44))
     result.summary # "1 EMAIL, 1 PHONE"
 
-Patterns find the structured kinds; card numbers must pass the Luhn check and IBANs the mod-97 check,
-so order ids and amounts are left alone. Names and places come from an optional NER callable with
+Patterns find the structured kinds; card numbers must pass the Luhn check, IBANs the mod-97 check and
+phone numbers the numbering plan of a configured region, so order ids and amounts are left alone. Names and places come from an optional NER callable with
 the project's NER output shape (``models/ner.py``: dicts with label, start, end, text, score).
 Spans carry offsets into the original text and a type, never the value, so they are safe to log.
 """
@@ -18,8 +18,13 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import phonenumbers
+
 #: the NER capability's batch interface: texts in, one list of entity dicts per text
 NerFunction = Callable[[list[str]], list[list[dict]]]
+
+#: where a national phone number (no +) is looked up by default; [guardrails].phone_regions overrides it
+PHONE_REGIONS: tuple[str, ...] = ("US", "GB")
 
 #: NER labels that are personal data, and the token that replaces them
 NER_TYPES: dict[str, str] = {"PER": "PERSON", "PERSON": "PERSON", "LOC": "LOCATION", "GPE": "LOCATION"}
@@ -72,20 +77,34 @@ def iban_valid(iban: str) -> bool:
     return int("".join(str(int(c, 36)) for c in rearranged)) % 97 == 1
 
 
-def _phone_like(match: str) -> bool:
+def _phone_like(match: str, regions: tuple[str, ...]) -> bool:
+    """A number some region's numbering plan assigns (Google's libphonenumber metadata, via ``phonenumbers``):
+    "order 2024 1234" has a phone number's shape but is no valid number in the US or the UK."""
     digits = sum(c.isdigit() for c in match)
     # Seven digits is the shortest local number; bare digit runs are ids, and ISO dates are dates.
-    return 7 <= digits <= 15 and not _ISO_DATE.fullmatch(match) and (not match.isdigit() or match.startswith("0"))
+    if not (7 <= digits <= 15) or _ISO_DATE.fullmatch(match) or (match.isdigit() and not match.startswith("0")):
+        return False
+    for region in regions if not match.startswith("+") else (None,):
+        try:
+            if phonenumbers.is_valid_number(phonenumbers.parse(match, region)):
+                return True
+        except phonenumbers.NumberParseException:
+            continue
+    return False
 
 
-def find_pii(text: str, ner: NerFunction | None = None) -> tuple[PiiSpan, ...]:
-    """Non-overlapping PII spans in ``text``, in order; an earlier kind wins where two overlap."""
+def find_pii(text: str, ner: NerFunction | None = None,
+             regions: tuple[str, ...] | list[str] = PHONE_REGIONS) -> tuple[PiiSpan, ...]:
+    """Non-overlapping PII spans in ``text``, in order; an earlier kind wins where two overlap. A phone number
+    is one valid in one of ``regions`` (ISO 3166 codes), or an international one (+...) valid anywhere."""
+    regions = tuple(regions)
     candidates: list[PiiSpan] = []
     candidates += [PiiSpan("EMAIL", m.start(), m.end()) for m in _EMAIL.finditer(text)]
     candidates += [PiiSpan("CARD", m.start(), m.end()) for m in _CARD.finditer(text) if luhn_valid(m.group())]
     candidates += [PiiSpan("ACCOUNT", m.start(), m.end()) for m in _IBAN.finditer(text) if iban_valid(m.group())]
     candidates += [PiiSpan("ACCOUNT", m.start(1), m.end(1)) for m in _ACCOUNT.finditer(text)]
-    candidates += [PiiSpan("PHONE", m.start(), m.end()) for m in _PHONE.finditer(text) if _phone_like(m.group())]
+    candidates += [PiiSpan("PHONE", m.start(), m.end()) for m in _PHONE.finditer(text)
+                   if _phone_like(m.group(), regions)]
     if ner is not None and text:
         candidates += [
             PiiSpan(NER_TYPES[e["label"]], int(e["start"]), int(e["end"]))
@@ -98,9 +117,10 @@ def find_pii(text: str, ner: NerFunction | None = None) -> tuple[PiiSpan, ...]:
     return tuple(sorted(taken, key=lambda s: s.start))
 
 
-def redact(text: str, ner: NerFunction | None = None) -> Redaction:
+def redact(text: str, ner: NerFunction | None = None,
+           regions: tuple[str, ...] | list[str] = PHONE_REGIONS) -> Redaction:
     """``text`` with every PII span replaced by ``[TYPE]``; spans keep the original offsets."""
-    spans = find_pii(text, ner)
+    spans = find_pii(text, ner, regions)
     parts, cursor = [], 0
     for span in spans:
         parts += [text[cursor:span.start], f"[{span.type}]"]
