@@ -309,7 +309,7 @@ class ServeSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(3000, ge=1, le=65535)
     #: merge concurrent /classify, /sentiment and /ner requests into one model call (BentoML adaptive batching).
-    #: Off by default: on CPU it did not pay (0.84x the throughput without it on 2 cores, bench/serving.py),
+    #: Off by default: on 2 CPU cores it gained 1.18x in one bench/serving.py run and lost (0.84x) in another,
     #: and its dispatcher answers 503 "process is overloaded" to a burst it expects to exceed max_latency_ms.
     adaptive_batching: bool = False
     max_batch_size: int = Field(256, gt=0)
@@ -330,7 +330,7 @@ class ServeSettings(_Section):
     threads: int = Field(4, ge=1)
     #: service worker processes, each with its own copy of the models (about 1.1 GB each on the sample models).
     #: The models' Python (tokenising, sklearn) holds the GIL, so one process keeps about one core busy: on 2
-    #: cores, /classify served 50/s with one worker and 80/s with two (bench/serving.py). None: one per core,
+    #: cores, /classify served about 50/s with one worker and 80/s with two (a profiling run). None: one per core,
     #: at most 4. Several workers share the semantic cache only through Redis ([cache].backend = "redis").
     workers: int | None = Field(None, ge=1)
 

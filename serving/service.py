@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import warnings
 from contextlib import contextmanager
 from typing import Annotated, Any, Generator, Iterator, Literal
 
@@ -75,28 +74,18 @@ class HybridService:
                 f"no champion model in {settings.tracking_uri} and no search collection in "
                 f"{settings.rag.collections_dir}: run `hybrid train intent` or `hybrid ingest PATH` (or `make demo`) first"
             )
-        # A cold first call inside the batching window would make the dispatcher shed requests.
-        for name in self.champions.models:
-            if self.champions.input_columns(name) == ["text"]:
-                self.champions.predict(name, pd.DataFrame({"text": ["warm up"]}))
         self.encoder = query_encoder(settings)
         self.retrievers: dict[str, HybridRetriever] = {}
         self.pipeline = HybridPipeline.from_settings(settings, self.champions, encoder=self.encoder,
                                                      retrievers=self._retriever)
-        self._warm_pipeline()
+        # Every text model's first call, before this worker says it is ready, on the path that serves: the
+        # pipeline has swapped them to ONNX, checked against PyTorch on that call (seconds, once per worker), and
+        # a cold call inside a batching window would make BentoML's dispatcher shed requests.
+        for name in self.champions.models:
+            if self.champions.input_columns(name) == ["text"]:
+                self.champions.predict(name, pd.DataFrame({"text": ["warm up"]}))
         READINESS.report = {"capabilities": {name: m.version for name, m in self.champions.loaded.items()},
                             "failed": self.champions.failed, "collections": collection_store(settings).names()}
-
-    def _warm_pipeline(self) -> None:
-        """One /predict through the text models before this worker says it is ready: the pipeline swaps them to
-        ONNX and checks them against PyTorch on their first call, which would otherwise land on a caller
-        (seconds, once per worker)."""
-        tasks = [name for name in ("intent", "sentiment", "ner") if name in self.champions.models]
-        if tasks:
-            try:
-                self.pipeline.predict(PredictRequest(text="warm up", tasks=tasks))
-            except Exception as error:  # noqa: BLE001 - a cold first call is slower, not wrong
-                warnings.warn(f"warm-up request failed: {type(error).__name__}: {error}", RuntimeWarning, stacklevel=1)
 
     def _predict(self, capability: str, batch: pd.DataFrame) -> pd.DataFrame:
         with _http_errors():
@@ -198,8 +187,8 @@ class HybridService:
 
 
 HybridService.add_asgi_middleware(ReadinessReport, readiness=READINESS)
-HybridService.add_asgi_middleware(ApiContract, max_body_bytes=int(settings.serve.max_body_mb * 2**20))  # one error body, and
-# /docs.json that says what is sent
+# one error body, /docs.json that says what is sent, and a size limit on bodies
+HybridService.add_asgi_middleware(ApiContract, max_body_bytes=int(settings.serve.max_body_mb * 2**20))
 # BentoML finds a list response's media type by building its JSON schema, on every response (a tenth of a
 # /classify request's time under load, bench/serving.py); it is fixed, so say it once.
 for _method in HybridService.apis.values():

@@ -138,12 +138,12 @@ def _udf_over(spark, uri: str, frame, capability: str, text_col: str):
     import mlflow.pyfunc
     from pyspark.sql import functions as F
 
-    needed, result_columns = _capability_io(uri, frame.columns, text_col)
+    source, result_columns = _capability_io(uri, frame.columns, text_col)
     added = [f"{capability}_{c}" for c in result_columns]
     refuse_overwrite(frame.columns, added)
     schema = ", ".join(f"`{c}` {t}" for c, t in result_columns.items())
     udf = mlflow.pyfunc.spark_udf(spark, uri, result_type=schema, env_manager="local")
-    inputs = F.struct(*[F.col(f"`{text_col if c == 'text' else c}`").alias(c) for c in needed])
+    inputs = F.struct(*[F.col(f"`{column}`").alias(name) for name, column in source.items()])
     scored = frame.withColumn("__result", udf(inputs))
     return scored.select(*[F.col(f"`{c}`") for c in frame.columns],
                          *[F.col(f"__result.`{c}`").alias(name) for c, name in zip(result_columns, added)])
@@ -190,15 +190,16 @@ def _loaded(path: str):
     return _MODELS[path]
 
 
-def _capability_io(uri: str, columns: list[str], text_col: str) -> tuple[list[str], dict[str, str]]:
-    """A single capability's input columns and its output schema, from the model's own signature (its
-    metadata only: the executors load the model)."""
+def _capability_io(uri: str, columns: list[str], text_col: str) -> tuple[dict[str, str], dict[str, str]]:
+    """A single capability's inputs (its column -> the input's column) and its output schema, from the model's
+    own signature (its metadata only: the executors load the model)."""
     model = model_info(uri)
     needed = model.signature.inputs.input_names()
     if "series_id" in needed:
         raise InputError("--engine spark scores row-wise capabilities; series capabilities need each series whole: "
                          "use --engine pandas")
-    missing = [text_col if c == "text" else c for c in needed if (text_col if c == "text" else c) not in columns]
+    source = {c: text_col if c == "text" else c for c in needed}
+    missing = [column for column in source.values() if column not in columns]
     if missing:
         raise InputError(f"input has no column(s) {missing} (columns: {[c for c in columns if c != _ROW]}); "
                          "pass --text-col")
@@ -208,4 +209,4 @@ def _capability_io(uri: str, columns: list[str], text_col: str) -> tuple[list[st
     for spec in model.signature.outputs.inputs:
         kind = getattr(spec.type, "name", str(spec.type))
         result[spec.name] = spark_types.get(kind, "string")
-    return needed, result
+    return source, result
